@@ -1,0 +1,5 @@
+import sys
+
+from syndicator.cli import main
+
+sys.exit(main())

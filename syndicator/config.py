@@ -1,0 +1,360 @@
+"""Loading and checking the TOML configuration.
+
+The configuration file is the one truth about which sources and output feeds
+exist; the store only keeps their state. Everything is checked when the file
+is loaded, so a typo is reported with the file, the key and what is wrong
+instead of surfacing as a strange failure an hour later in the daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from syndicator.errors import ConfigError
+
+DEFAULT_CANDIDATES = ("syndicator.toml", "config/syndicator.toml")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    url: str = "sqlite:///syndicator.db"
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = "public"
+    base_url: str = "http://127.0.0.1:8080/"
+    title: str = "Syndicator"
+    max_age: int = 300  # seconds, the Cache-Control max-age of served feeds
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    timeout: float = 30.0  # seconds for a whole download
+    connect_timeout: float = 10.0
+    max_bytes: int = 10_000_000
+    concurrency: int = 32
+    per_host: int = 2
+    user_agent: str = ""  # empty: "Syndicator/<version> (+project URL)"
+    default_interval: float = 3600.0
+    max_redirects: int = 5
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    headline: str = "first"  # "first" or "latest"
+    window: float = 72 * 3600.0  # seconds around an article's publication time
+    level: str = "article"  # "article" or "event"
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    tick: float = 5.0  # seconds between looks for due sources
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    url: str
+    title: str = ""
+    interval: float | None = None  # seconds; None: [fetch] default_interval
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    title: str = ""
+    description: str = ""
+    sources: tuple[str, ...] = ("*",)
+    limit: int = 100
+
+    def includes(self, source_name: str) -> bool:
+        return "*" in self.sources or source_name in self.sources
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    merge: MergeConfig = field(default_factory=MergeConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    feeds: tuple[FeedConfig, ...] = ()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def output_dir(self) -> Path:
+        return (self.base_dir / self.output.dir).resolve()
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def source_url(self, source: SourceConfig) -> str:
+        """The source's location as a URL: local paths become file:// URLs."""
+        return resolve_source_url(source.url, self.base_dir)
+
+    def interval(self, source: SourceConfig) -> float:
+        return source.interval if source.interval is not None else self.fetch.default_interval
+
+    def database_url(self) -> str:
+        return resolve_database_url(self.storage.url, self.base_dir)
+
+
+# -- value parsers: each returns the value or raises ValueError with a reason --
+
+
+def parse_duration(value: Any) -> float:
+    """ "90s", "30m", "2h", "1d" (or a number of seconds) to seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration (use 90s, 30m, 2h or 1d)")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = _DURATION_RE.match(str(value))
+        if not m:
+            raise ValueError(f"{value!r} is not a duration (use 90s, 30m, 2h or 1d)")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    return value
+
+
+def _nonempty(value: Any) -> str:
+    if not _str(value).strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _name(value: Any) -> str:
+    if not _NAME_RE.match(_str(value)):
+        raise ValueError(
+            f"{value!r} is not a valid name (letters, digits, '.', '_', '-'; at most 64)"
+        )
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{value!r} is not a whole number above zero")
+    return value
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a whole number, zero or above")
+    return value
+
+
+def _positive_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{value!r} is not a number above zero")
+    return float(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not true or false")
+    return value
+
+
+def _http_url(value: Any) -> str:
+    parts = urlsplit(_str(value))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value if value.endswith("/") else value + "/"
+
+
+def _source_url(value: Any) -> str:
+    text = _nonempty(value).strip()
+    scheme = urlsplit(text).scheme
+    if scheme and len(scheme) > 1 and scheme not in ("http", "https", "file"):
+        raise ValueError(f"{value!r}: only http, https, file URLs or local paths are allowed")
+    return text
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+
+    return check
+
+
+def _names_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{value!r} is not a non-empty list of source names (or [\"*\"])")
+    return tuple(v if v == "*" else _name(v) for v in value)
+
+
+_SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
+    "storage": (StorageConfig, {"url": _nonempty}),
+    "output": (
+        OutputConfig,
+        {"dir": _nonempty, "base_url": _http_url, "title": _nonempty, "max_age": _non_negative_int},
+    ),
+    "fetch": (
+        FetchConfig,
+        {
+            "timeout": _positive_float,
+            "connect_timeout": _positive_float,
+            "max_bytes": _positive_int,
+            "concurrency": _positive_int,
+            "per_host": _positive_int,
+            "user_agent": _str,
+            "default_interval": parse_duration,
+            "max_redirects": _non_negative_int,
+        },
+    ),
+    "merge": (
+        MergeConfig,
+        {
+            "headline": _one_of("first", "latest"),
+            "window": parse_duration,
+            "level": _one_of("article", "event"),
+        },
+    ),
+    "scheduler": (SchedulerConfig, {"tick": parse_duration}),
+}
+_SOURCE_KEYS: dict[str, Callable[[Any], Any]] = {
+    "name": _name,
+    "url": _source_url,
+    "title": _str,
+    "interval": parse_duration,
+    "enabled": _bool,
+}
+_FEED_KEYS: dict[str, Callable[[Any], Any]] = {
+    "name": _name,
+    "title": _str,
+    "description": _str,
+    "sources": _names_list,
+    "limit": _positive_int,
+}
+
+
+def _build(cls: type, table: Mapping[str, Any], checks: Mapping[str, Callable], where: str, ctx: str):
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{ctx}: {where} must be a table")
+    values = {}
+    for key, raw in table.items():
+        if key not in checks:
+            known = ", ".join(sorted(checks))
+            raise ConfigError(f"{ctx}: {where}.{key}: unknown key (known keys: {known})")
+        try:
+            values[key] = checks[key](raw)
+        except ValueError as exc:
+            raise ConfigError(f"{ctx}: {where}.{key}: {exc}") from None
+    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    for key in required:
+        if key not in values:
+            raise ConfigError(f"{ctx}: {where}.{key}: missing (required)")
+    return cls(**values)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and check the configuration; raises ConfigError naming file and key."""
+    cfg_path = find_config(path)
+    ctx = str(cfg_path)
+    try:
+        raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{ctx}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ctx}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{ctx}: not valid TOML: {exc}") from None
+    return config_from_dict(raw, cfg_path)
+
+
+def config_from_dict(raw: Mapping[str, Any], cfg_path: Path) -> Config:
+    ctx = str(cfg_path)
+    sections: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            cls, checks = _SECTIONS[key]
+            sections[key] = _build(cls, value, checks, f"[{key}]", ctx)
+        elif key not in ("sources", "feeds"):
+            known = ", ".join(sorted([*_SECTIONS, "sources", "feeds"]))
+            raise ConfigError(f"{ctx}: {key}: unknown key (known: {known})")
+    sources = _build_list(raw.get("sources", []), SourceConfig, _SOURCE_KEYS, "sources", ctx)
+    feeds = _build_list(raw.get("feeds", []), FeedConfig, _FEED_KEYS, "feeds", ctx)
+    known_sources = {s.name for s in sources}
+    for i, feed in enumerate(feeds):
+        for name in feed.sources:
+            if name != "*" and name not in known_sources:
+                raise ConfigError(f"{ctx}: [[feeds]][{i}].sources: no source named {name!r}")
+    if not feeds:
+        feeds = (FeedConfig(name="all", title="All stories"),)
+    return Config(path=cfg_path.resolve(), sources=sources, feeds=feeds, **sections)
+
+
+def _build_list(items: Any, cls: type, checks: Mapping[str, Callable], key: str, ctx: str) -> tuple:
+    if not isinstance(items, list):
+        raise ConfigError(f"{ctx}: {key}: must be an array of tables ([[{key}]])")
+    built, seen = [], set()
+    for i, item in enumerate(items):
+        obj = _build(cls, item, checks, f"[[{key}]][{i}]", ctx)
+        if obj.name in seen:
+            raise ConfigError(f"{ctx}: [[{key}]][{i}].name: duplicate name {obj.name!r}")
+        seen.add(obj.name)
+        built.append(obj)
+    return tuple(built)
+
+
+def find_config(path: str | os.PathLike[str] | None = None) -> Path:
+    """--config, else $SYNDICATOR_CONFIG, else ./syndicator.toml, else config/syndicator.toml."""
+    if path:
+        return Path(path)
+    env = os.environ.get("SYNDICATOR_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in DEFAULT_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise ConfigError(
+        "no configuration found: give --config PATH, set SYNDICATOR_CONFIG, "
+        "or create ./syndicator.toml or config/syndicator.toml"
+    )
+
+
+def resolve_source_url(url: str, base_dir: Path) -> str:
+    """http(s) and file URLs stay; a local path resolves against the configuration's folder."""
+    scheme = urlsplit(url).scheme
+    if scheme in ("http", "https", "file"):
+        return url
+    return (base_dir / url).resolve().as_uri()
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """A relative SQLite path is relative to the configuration file, like every other path."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix):]
+        if rest and not rest.startswith(":memory:") and not os.path.isabs(rest):
+            return prefix + str((base_dir / rest).resolve())
+    return url

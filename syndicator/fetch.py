@@ -1,0 +1,263 @@
+"""Fetch stage: download sources politely and report exactly what happened.
+
+Every fetch ends in a ``FetchResult``, never an exception, so one broken
+source cannot stop the others. Conditional GET (ETag, Last-Modified) keeps an
+unchanged source down to one small 304 answer; file sources use their
+modification time and size the same way.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from syndicator import __version__
+from syndicator.config import FetchConfig
+from syndicator.urls import host_of
+
+PROJECT_URL = "https://github.com/syndicator-project/syndicator"
+_PERMANENT = {301, 308}
+_TEMPORARY = {302, 303, 307}
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    source: str
+    url: str
+    etag: str = ""
+    last_modified: str = ""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    source: str
+    outcome: str  # "ok", "not_modified" or "error"
+    url: str  # the URL finally read (after redirects)
+    body: bytes = b""
+    content_type: str = ""
+    http_status: int | None = None
+    etag: str = ""
+    last_modified: str = ""
+    # Set when every hop to the final URL was a permanent redirect (301/308).
+    permanent_redirect: str = ""
+    retry_after: datetime | None = None
+    gone: bool = False  # 410: the publisher says the feed is gone for good
+    error: str = ""
+    cache_headers: dict[str, str] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "error"
+
+
+def default_user_agent() -> str:
+    return f"Syndicator/{__version__} (+{PROJECT_URL})"
+
+
+class Fetcher:
+    """One HTTP client (kept-alive connections) shared by concurrent fetches.
+
+    Concurrency is capped overall (``concurrency``) and per host name
+    (``per_host``) so many hosts are fetched in parallel while no single
+    publisher gets more than its share.
+    """
+
+    def __init__(self, config: FetchConfig) -> None:
+        self.config = config
+        timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
+        limits = httpx.Limits(
+            max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+        )
+        self._client = httpx.Client(
+            timeout=timeout,
+            limits=limits,
+            follow_redirects=False,
+            headers={"User-Agent": config.user_agent or default_user_agent()},
+        )
+        self._host_locks: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fetch_iter(self, requests: Iterable[FetchRequest]) -> Iterator[FetchResult]:
+        """Fetch concurrently, yielding each result as soon as it is ready.
+
+        The caller parses and stores one source while the others download.
+        """
+        reqs = list(requests)
+        if not reqs:
+            return
+        workers = max(1, min(self.config.concurrency, len(reqs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+            futures = [pool.submit(self.fetch, r) for r in reqs]
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            finally:
+                for fut in futures:
+                    fut.cancel()
+
+    def fetch(self, req: FetchRequest) -> FetchResult:
+        start = time.monotonic()
+        try:
+            scheme = urlsplit(req.url).scheme
+            if scheme == "file":
+                result = self._fetch_file(req)
+            elif scheme in ("http", "https"):
+                with self._host_slot(host_of(req.url)):
+                    result = self._fetch_http(req, start)
+            else:
+                result = _error(req, f"unsupported URL scheme {scheme!r}")
+        except Exception as exc:  # a fetch must never take the refresh down with it
+            result = _error(req, f"unexpected error: {type(exc).__name__}: {exc}")
+        return _with_elapsed(result, time.monotonic() - start)
+
+    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            sem = self._host_locks.get(host)
+            if sem is None:
+                sem = self._host_locks[host] = threading.BoundedSemaphore(self.config.per_host)
+            return sem
+
+    def _fetch_file(self, req: FetchRequest) -> FetchResult:
+        path = Path(unquote(urlsplit(req.url).path))
+        try:
+            st = path.stat()
+        except OSError as exc:
+            return _error(req, f"cannot read {path}: {exc.strerror or exc}")
+        validator = f"file:{st.st_mtime_ns}:{st.st_size}"
+        if req.etag == validator:
+            return FetchResult(req.source, "not_modified", req.url, etag=validator)
+        if st.st_size > self.config.max_bytes:
+            return _error(req, f"file is {st.st_size} bytes, over the {self.config.max_bytes}-byte cap")
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            return _error(req, f"cannot read {path}: {exc.strerror or exc}")
+        return FetchResult(req.source, "ok", req.url, body=body, etag=validator)
+
+    def _fetch_http(self, req: FetchRequest, start: float) -> FetchResult:
+        deadline = start + self.config.timeout
+        headers = {"Accept": _ACCEPT}
+        if req.etag:
+            headers["If-None-Match"] = req.etag
+        if req.last_modified:
+            headers["If-Modified-Since"] = req.last_modified
+        url, permanent, seen = req.url, True, {req.url}
+        for _hop in range(self.config.max_redirects + 1):
+            try:
+                with self._client.stream("GET", url, headers=headers) as resp:
+                    status = resp.status_code
+                    if status in _PERMANENT | _TEMPORARY and "location" in resp.headers:
+                        target = urljoin(url, resp.headers["location"])
+                        if target in seen:
+                            return _error(req, f"redirect loop at {target}", status=status)
+                        seen.add(target)
+                        permanent = permanent and status in _PERMANENT
+                        url = target
+                        continue
+                    return self._read_response(req, resp, url, permanent, deadline)
+            except httpx.TimeoutException as exc:
+                return _error(req, f"timed out ({type(exc).__name__}) fetching {url}")
+            except httpx.HTTPError as exc:
+                return _error(req, f"{type(exc).__name__}: {exc}")
+            except _TooLarge as exc:
+                return _error(req, str(exc))
+        return _error(req, f"more than {self.config.max_redirects} redirects")
+
+    def _read_response(
+        self, req: FetchRequest, resp: httpx.Response, url: str, permanent: bool, deadline: float
+    ) -> FetchResult:
+        status = resp.status_code
+        moved = url if permanent and url != req.url else ""
+        etag = resp.headers.get("etag", "")
+        last_modified = resp.headers.get("last-modified", "")
+        cache = {k: resp.headers[k] for k in ("cache-control", "expires") if k in resp.headers}
+        if status == 304:
+            return FetchResult(
+                req.source, "not_modified", url, http_status=304,
+                etag=etag or req.etag, last_modified=last_modified or req.last_modified,
+                permanent_redirect=moved, cache_headers=cache,
+            )
+        if status >= 400:
+            retry = parse_retry_after(resp.headers.get("retry-after", "")) if status in (429, 503) else None
+            reason = resp.reason_phrase or "error"
+            message = f"HTTP {status} {reason}"
+            if status == 410:
+                message += ": the publisher says this feed is gone; source disabled"
+            return FetchResult(
+                req.source, "error", url, http_status=status, error=message,
+                retry_after=retry, gone=status == 410, cache_headers=cache,
+            )
+        if status != 200:
+            return _error(req, f"unexpected HTTP status {status}", status=status)
+        cap = self.config.max_bytes
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _TooLarge(f"response of {declared} bytes is over the {cap}-byte cap")
+        chunks, size = [], 0
+        # iter_bytes decodes gzip/deflate/brotli: counting decoded bytes bounds a compression bomb too.
+        for chunk in resp.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise _TooLarge(f"response is over the {cap}-byte cap (download aborted)")
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout(f"download exceeded {self.config.timeout:g}s")
+            chunks.append(chunk)
+        return FetchResult(
+            req.source, "ok", url, body=b"".join(chunks),
+            content_type=resp.headers.get("content-type", ""), http_status=status,
+            etag=etag, last_modified=last_modified, permanent_redirect=moved, cache_headers=cache,
+        )
+
+
+_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, application/json;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _error(req: FetchRequest, message: str, *, status: int | None = None) -> FetchResult:
+    return FetchResult(req.source, "error", req.url, http_status=status, error=message)
+
+
+def _with_elapsed(result: FetchResult, elapsed: float) -> FetchResult:
+    return replace(result, elapsed=elapsed)
+
+
+def parse_retry_after(value: str, now: datetime | None = None) -> datetime | None:
+    """Retry-After as seconds or an HTTP date, to an absolute UTC time."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    now = now or datetime.now(UTC)
+    if value.isdigit():
+        return now + timedelta(seconds=int(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)

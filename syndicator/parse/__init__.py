@@ -1,0 +1,37 @@
+"""Parse stage: a fetched document becomes a ``ParsedFeed`` of normalised entries.
+
+RSS 0.9x/1.0/2.0 and Atom go through feedparser; JSON Feed, which feedparser
+does not read, has a parser of its own. Both produce the same ``Entry``
+values: plain-text titles, sanitised HTML, absolute links, UTC dates.
+"""
+
+from __future__ import annotations
+
+from syndicator.errors import ParseError
+from syndicator.model import ParsedFeed
+from syndicator.parse.common import finish_entries
+
+__all__ = ["ParseError", "parse_document"]
+
+
+def parse_document(body: bytes, url: str = "", content_type: str = "") -> ParsedFeed:
+    """Parse one document; raises ParseError when it holds no feed at all."""
+    if not body or not body.strip():
+        raise ParseError("empty document")
+    if _looks_like_json(body, content_type):
+        from syndicator.parse.jsonfeed import parse_json_feed
+
+        feed = parse_json_feed(body, url)
+    else:
+        from syndicator.parse.xmlfeed import parse_xml_feed
+
+        feed = parse_xml_feed(body, url, content_type)
+    return finish_entries(feed, url)
+
+
+def _looks_like_json(body: bytes, content_type: str) -> bool:
+    ct = content_type.split(";")[0].strip().lower()
+    if ct in ("application/feed+json", "application/json"):
+        return True
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return head == b"{"

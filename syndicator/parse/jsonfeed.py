@@ -1,0 +1,80 @@
+"""JSON Feed 1.0 and 1.1 (https://www.jsonfeed.org/version/1.1/): feedparser reads neither."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from syndicator.errors import ParseError
+from syndicator.model import Enclosure, ParsedFeed
+from syndicator.parse.common import make_entry, parse_date
+
+
+def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ParseError(f"not a feed: invalid JSON: {exc}") from None
+    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
+        raise ParseError("not a feed: JSON without a jsonfeed.org version")
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise ParseError("not a feed: JSON Feed without an items array")
+    base = _str(doc.get("home_page_url")) or _str(doc.get("feed_url")) or url
+    language = _str(doc.get("language"))
+    feed_authors = _authors(doc)
+    entries = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        guid = item.get("id")
+        guid = str(guid) if isinstance(guid, (str, int, float)) and not isinstance(guid, bool) else ""
+        content_html = _str(item.get("content_html"))
+        if not content_html and _str(item.get("content_text")):
+            from html import escape
+
+            content_html = "<p>" + escape(_str(item["content_text"])).replace("\n\n", "</p><p>") + "</p>"
+        attachments = [
+            Enclosure(
+                url=_str(a.get("url")),
+                type=_str(a.get("mime_type")),
+                length=a.get("size_in_bytes") if isinstance(a.get("size_in_bytes"), int) else 0,
+            )
+            for a in item.get("attachments") or []
+            if isinstance(a, dict)
+        ]
+        entries.append(
+            make_entry(
+                base=base,
+                guid=guid,
+                link=_str(item.get("url")) or _str(item.get("external_url")),
+                title=_str(item.get("title")),
+                summary_html=_str(item.get("summary")),
+                content_html=content_html,
+                published=parse_date(_str(item.get("date_published"))),
+                updated=parse_date(_str(item.get("date_modified"))),
+                author=", ".join(_authors(item)) or ", ".join(feed_authors),
+                categories=[t for t in item.get("tags") or [] if isinstance(t, str)],
+                enclosures=attachments,
+                image=_str(item.get("image")) or _str(item.get("banner_image")),
+                language=_str(item.get("language")) or language,
+            )
+        )
+    return ParsedFeed(
+        title=_str(doc.get("title")),
+        link=_str(doc.get("home_page_url")),
+        language=language,
+        entries=tuple(entries),
+        kind="json" + str(doc.get("version", "")).rsplit("/", 1)[-1].replace(".", ""),
+    )
+
+
+def _str(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _authors(obj: dict) -> list[str]:
+    found = obj.get("authors")
+    if not isinstance(found, list):
+        found = [obj.get("author")] if isinstance(obj.get("author"), dict) else []
+    return [_str(a.get("name")) for a in found if isinstance(a, dict) and _str(a.get("name"))]

@@ -1,0 +1,119 @@
+"""Publish stage: render every output feed in three formats, plus the index and OPML.
+
+Dates are taken from the store, never from the clock at render time: a
+story's ``updated`` moves only when its item's content hash changes, and a
+feed's only when the list of its items does. So publishing the same store
+twice gives byte-identical files, and files are rewritten only when changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlalchemy import select
+
+from syndicator.config import Config, FeedConfig
+from syndicator.publish.files import remove_stale_temp_files, write_if_changed
+from syndicator.publish.items import Item, build_items, feed_story_ids
+from syndicator.publish.jsonfeed import render_json
+from syndicator.publish.pages import FeedSummary, render_index, render_opml
+from syndicator.publish.xmlfeeds import render_xml
+from syndicator.store import Store
+from syndicator.store.schema import FeedStateRow, StoryRow
+
+FEED_NAMESPACE = uuid.UUID("0b6f3e0e-4f4c-4a53-8f7e-6a1f7f1c2b3d")
+
+
+@dataclass
+class PublishResult:
+    written: list[str] = field(default_factory=list)  # file names that changed
+    feeds: int = 0
+
+
+def feed_id(name: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(FEED_NAMESPACE, name)}"
+
+
+def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
+    summaries, updated = _settle(store, config, now)
+    out = config.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out)
+    base = config.output.base_url
+    result = PublishResult(feeds=len(summaries))
+    for feed, summary in zip(config.feeds, summaries, strict=True):
+        common = dict(
+            title=summary.title, description=summary.description, home_url=base,
+            author=config.output.title, language=_language(summary.items),
+        )
+        files = {
+            f"{feed.name}.rss": render_xml(
+                "rss", feed_id=feed_id(feed.name), self_url=f"{base}{feed.name}.rss",
+                updated=updated[feed.name], items=summary.items, **common,
+            ),
+            f"{feed.name}.atom": render_xml(
+                "atom", feed_id=feed_id(feed.name), self_url=f"{base}{feed.name}.atom",
+                updated=updated[feed.name], items=summary.items, **common,
+            ),
+            f"{feed.name}.json": render_json(self_url=f"{base}{feed.name}.json", items=summary.items, **common),
+        }
+        for name, data in files.items():
+            if write_if_changed(out / name, data):
+                result.written.append(name)
+    for name, data in (
+        ("index.html", render_index(config.output.title, base, summaries)),
+        ("feeds.opml", render_opml(config.output.title, base, summaries)),
+    ):
+        if write_if_changed(out / name, data):
+            result.written.append(name)
+    return result
+
+
+def _settle(store: Store, config: Config, now: datetime) -> tuple[list[FeedSummary], dict[str, datetime]]:
+    """Build every feed's items and fix their dates in the store, in one transaction."""
+    with store.session() as s:
+        per_feed = {f.name: feed_story_ids(s, config, f) for f in config.feeds}
+        wanted = list(dict.fromkeys(i for ids in per_feed.values() for i in ids))
+        items = {i.id: i for i in build_items(s, wanted, config.merge.headline)}
+        stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(wanted)))}
+        for sid, item in list(items.items()):
+            story = stories[sid]
+            digest = item.content_hash()
+            if story.item_hash != digest:
+                # A new story dates from its publication; a changed one from now.
+                story.updated = story.published if not story.item_hash else max(now, story.published)
+                story.item_hash = digest
+            items[sid] = replace(item, updated=story.updated)
+        summaries, updated = [], {}
+        for feed in config.feeds:
+            feed_items = [items[i] for i in per_feed[feed.name] if i in items]
+            summaries.append(_summary(feed, feed_items))
+            updated[feed.name] = _feed_updated(s, feed, feed_items, now)
+    return summaries, updated
+
+
+def _summary(feed: FeedConfig, items: list[Item]) -> FeedSummary:
+    return FeedSummary(feed.name, feed.title or feed.name, feed.description, tuple(items))
+
+
+def _feed_updated(s, feed: FeedConfig, items: list[Item], now: datetime) -> datetime:
+    blob = "\n".join([feed.title, feed.description, *(f"{i.id} {i.content_hash()}" for i in items)])
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:32]
+    state = s.get(FeedStateRow, feed.name)
+    if state is None:
+        newest = max((i.updated for i in items), default=now)
+        s.add(FeedStateRow(name=feed.name, content_hash=digest, updated=newest))
+        return newest
+    if state.content_hash != digest:
+        state.content_hash = digest
+        state.updated = max(now, state.updated)
+    return state.updated
+
+
+def _language(items: list[Item] | tuple[Item, ...]) -> str:
+    """The feed's language when all its items agree on one."""
+    langs = {i.language for i in items}
+    return langs.pop() if len(langs) == 1 else ""

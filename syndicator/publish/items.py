@@ -1,0 +1,157 @@
+"""What an output feed holds: its stories as format-neutral ``Item`` values.
+
+Every renderer (RSS, Atom, JSON Feed, the index page) draws from the same
+items, so the three formats always agree. An item's id is its story's id,
+never an article's: a new variant must not make a reader show the story again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from html import escape
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from syndicator.config import Config, FeedConfig
+from syndicator.store.schema import ArticleRow, SourceRow, StoryRow
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Another headline the story was published under."""
+
+    title: str
+    url: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Related:
+    id: str
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    title: str
+    link: str
+    published: datetime
+    updated: datetime
+    body_html: str  # the chosen article's sanitised content, then our own additions
+    summary_html: str
+    author: str
+    categories: tuple[str, ...]
+    enclosures: tuple[dict, ...]
+    image: str
+    language: str
+    source: str
+    variants: tuple[Variant, ...]
+    related: tuple[Related, ...]
+    article_ids: tuple[str, ...]
+
+    def content_hash(self) -> str:
+        """Hash of everything a reader sees except ``updated`` itself."""
+        data = asdict(self)
+        data.pop("updated")
+        data["published"] = self.published.isoformat()
+        blob = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def feed_story_ids(s: Session, config: Config, feed: FeedConfig) -> list[str]:
+    """The newest ``feed.limit`` stories with an article from one of the feed's sources."""
+    stmt = (
+        select(StoryRow.id)
+        .join(ArticleRow, ArticleRow.story_id == StoryRow.id)
+        .join(SourceRow, SourceRow.id == ArticleRow.source_id)
+        .group_by(StoryRow.id, StoryRow.published)
+        .order_by(StoryRow.published.desc(), StoryRow.id)
+        .limit(feed.limit)
+    )
+    if "*" not in feed.sources:
+        stmt = stmt.where(SourceRow.name.in_(feed.sources))
+    else:
+        configured = [src.name for src in config.sources]
+        stmt = stmt.where(SourceRow.name.in_(configured))
+    return list(s.scalars(stmt))
+
+
+def build_items(s: Session, story_ids: list[str], headline: str) -> list[Item]:
+    """Items for these stories, in the given order."""
+    if not story_ids:
+        return []
+    stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(story_ids)))}
+    rows = s.execute(
+        select(ArticleRow, SourceRow.name)
+        .join(SourceRow, SourceRow.id == ArticleRow.source_id)
+        .where(ArticleRow.story_id.in_(story_ids))
+        .order_by(ArticleRow.published, ArticleRow.fetched_at, ArticleRow.id)
+    ).all()
+    by_story: dict[str, list[tuple[ArticleRow, str]]] = {}
+    for article, source in rows:
+        by_story.setdefault(article.story_id, []).append((article, source))
+    items = []
+    for sid in story_ids:
+        story = stories.get(sid)
+        members = by_story.get(sid)
+        if story is None or not members:
+            continue
+        items.append(_item(story, members, headline))
+    return items
+
+
+def _item(story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str) -> Item:
+    chosen, source = next(((a, src) for a, src in members if a.id == story.chosen_article_id), members[0])
+    title = chosen.title
+    if headline == "latest":
+        # The newest arrival's headline; the link, id and date stay the story's own.
+        title = max(members, key=lambda m: (m[0].fetched_at, m[0].published, m[0].id))[0].title
+    seen = {title.casefold()}
+    variants = []
+    for article, src in members:
+        if article.title.casefold() in seen:
+            continue
+        seen.add(article.title.casefold())
+        variants.append(Variant(article.title, article.url, src))
+    body = chosen.content or chosen.summary
+    body_html = body + _variants_html(variants)
+    return Item(
+        id=story.id,
+        title=title,
+        link=chosen.url,
+        published=story.published,
+        updated=story.updated,
+        body_html=body_html,
+        summary_html=chosen.summary if chosen.content else "",
+        author=chosen.author,
+        categories=tuple(chosen.categories or ()),
+        enclosures=tuple(chosen.enclosures or ()),
+        image=chosen.image,
+        language=chosen.language,
+        source=source,
+        variants=tuple(variants),
+        related=(),
+        article_ids=tuple(a.id for a, _ in members),
+    )
+
+
+def _variants_html(variants: list[Variant]) -> str:
+    if not variants:
+        return ""
+    lis = "".join(
+        f'<li><a href="{escape(v.url)}">{escape(v.title)}</a> ({escape(v.source)})</li>'
+        if v.url
+        else f"<li>{escape(v.title)} ({escape(v.source)})</li>"
+        for v in variants
+    )
+    return f"<p>Also published as:</p><ul>{lis}</ul>"
+
+
+def count_stories(s: Session) -> int:
+    return s.scalar(select(func.count()).select_from(StoryRow)) or 0

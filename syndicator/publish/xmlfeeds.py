@@ -1,0 +1,81 @@
+"""RSS 2.0 and Atom 1.0 through feedgen.
+
+feedgen stamps ``updated``/``lastBuildDate`` with the current time unless told
+otherwise; we always tell it, from the content, so that an unchanged feed
+renders to the same bytes and readers see nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from feedgen.feed import FeedGenerator
+
+from syndicator import __version__
+from syndicator.fetch import PROJECT_URL
+from syndicator.publish.items import Item
+
+
+def render_xml(
+    fmt: str,
+    *,
+    feed_id: str,
+    title: str,
+    description: str,
+    self_url: str,
+    home_url: str,
+    author: str,
+    language: str,
+    updated: datetime,
+    items: Sequence[Item],
+) -> bytes:
+    """``fmt`` is "rss" or "atom"."""
+    fg = FeedGenerator()
+    if fmt == "rss":
+        fg.load_extension("dc", atom=False, rss=True)
+    fg.id(feed_id)
+    fg.title(title)
+    fg.author({"name": author})
+    fg.link(href=self_url, rel="self", type=_MEDIA[fmt])
+    fg.link(href=home_url, rel="alternate", type="text/html")
+    fg.description(description or title)  # RSS requires it; also Atom's subtitle
+    if language:
+        fg.language(language)
+    fg.generator("Syndicator", __version__, PROJECT_URL)
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    for item in items:
+        _entry(fg, item, fmt)
+    if fmt == "rss":
+        return fg.rss_str(pretty=True)
+    return fg.atom_str(pretty=True)
+
+
+_MEDIA = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
+
+
+def _entry(fg: FeedGenerator, item: Item, fmt: str) -> None:
+    fe = fg.add_entry(order="append")
+    fe.id(item.id)
+    fe.guid(item.id, permalink=False)
+    fe.title(item.title)
+    if item.link:
+        fe.link(href=item.link, rel="alternate")
+    fe.published(item.published)
+    fe.updated(item.updated)
+    if fmt == "rss":
+        fe.description(item.body_html or item.title)
+        if item.author:
+            fe.dc.dc_creator(item.author)
+    else:
+        fe.content(item.body_html or item.title, type="html")
+        if item.summary_html:
+            fe.summary(item.summary_html, type="html")
+        if item.author:
+            fe.author({"name": item.author})
+    for term in item.categories:
+        fe.category(term=term)
+    for enc in item.enclosures[:1] if fmt == "rss" else item.enclosures:
+        # RSS allows one enclosure per item; Atom any number of links.
+        fe.enclosure(enc["url"], str(enc.get("length") or 0), enc.get("type") or "application/octet-stream")

@@ -1,0 +1,184 @@
+"""One pass of the pipeline: fetch → parse → merge → store → publish.
+
+Used by ``syndicator refresh`` (every enabled source, now) and by the
+daemon's scheduler tick (only the sources that are due). A source's failure
+is recorded on that source and reported; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from syndicator import schedule
+from syndicator.config import Config
+from syndicator.errors import ParseError, UsageError
+from syndicator.fetch import Fetcher, FetchRequest, FetchResult
+from syndicator.parse import parse_document
+from syndicator.publish import PublishResult, publish_all
+from syndicator.store import IngestStats, SourceRow, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceReport:
+    name: str
+    outcome: str  # "fetched", "unchanged", "failed", "deferred"
+    detail: str = ""
+    new_articles: int = 0
+    entries: int = 0
+
+
+@dataclass
+class RefreshReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    ingest: IngestStats = field(default_factory=IngestStats)
+    published: PublishResult | None = None
+    stories: int = 0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for s in self.sources if s.outcome == outcome)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.outcome == "failed"]
+
+
+Progress = Callable[[SourceReport], None]
+
+
+def select_sources(
+    config: Config, states: dict[str, SourceRow], names: Sequence[str] | None, now: datetime, *, due_only: bool
+) -> tuple[list[str], list[SourceReport]]:
+    """Which sources to fetch now, and which are deferred (with the reason)."""
+    if names:
+        unknown = [n for n in names if n not in states]
+        if unknown:
+            raise UsageError(f"no source named {', '.join(map(repr, unknown))} in {config.path}")
+    chosen, deferred = [], []
+    for src in config.sources:
+        row = states[src.name]
+        named = bool(names) and src.name in names
+        if names and not named:
+            continue
+        if not named and (not src.enabled or row.disabled):
+            continue  # a disabled source is fetched only when asked for by name
+        if row.retry_after_until and row.retry_after_until > now:
+            when = row.retry_after_until.isoformat(timespec="seconds")
+            deferred.append(SourceReport(src.name, "deferred", f"server asked to wait until {when}"))
+            continue
+        if due_only and row.next_due_at and row.next_due_at > now:
+            continue
+        chosen.append(src.name)
+    return chosen, deferred
+
+
+def refresh(
+    config: Config,
+    store: Store,
+    names: Sequence[str] | None = None,
+    *,
+    due_only: bool = False,
+    progress: Progress | None = None,
+    on_start: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+    publish: bool = True,
+) -> RefreshReport:
+    store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
+    states = store.sources()
+    now = datetime.now(UTC)
+    chosen, deferred = select_sources(config, states, names, now, due_only=due_only)
+    report = RefreshReport(sources=list(deferred))
+    if due_only and not chosen:
+        return report  # a scheduler tick with nothing due: no work, no publish
+    if on_start:
+        on_start(len(chosen))
+    requests = [
+        FetchRequest(
+            name,
+            states[name].current_url or states[name].url,
+            etag=states[name].etag,
+            last_modified=states[name].last_modified,
+        )
+        for name in chosen
+    ]
+    with Fetcher(config.fetch) as fetcher:
+        for result in fetcher.fetch_iter(requests):
+            if stop is not None and stop.is_set():
+                break  # abandon the rest; what is stored so far is consistent
+            src_report = _handle(config, store, states[result.source], result)
+            report.sources.append(src_report)
+            if progress:
+                progress(src_report)
+    for s in report.sources:
+        report.ingest.new_articles += s.new_articles
+    if publish and (stop is None or not stop.is_set()):
+        report.published = publish_all(store, config, datetime.now(UTC))
+    report.stories = store.count_stories()
+    return report
+
+
+def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -> SourceReport:
+    """Parse and store one fetched source, then record its state and next due time."""
+    src = config.source(row.name)
+    now = datetime.now(UTC)
+    interval = config.interval(src)
+    state: dict[str, object] = {"last_fetch_at": now, "last_http_status": result.http_status}
+    report = SourceReport(row.name, "unchanged")
+    ttl = None
+    error = result.error
+    if result.outcome == "ok":
+        try:
+            parsed = parse_document(result.body, result.url, result.content_type)
+        except ParseError as exc:
+            error = str(exc)
+        else:
+            ttl = parsed.ttl_minutes
+            stats = store.ingest(row.name, parsed.entries, now, config.merge.window)
+            report = SourceReport(
+                row.name, "fetched", parsed.warning, new_articles=stats.new_articles,
+                entries=len(parsed.entries),
+            )
+            state["parse_warning"] = parsed.warning
+    if error:
+        errors = row.consecutive_errors + 1
+        state.update(last_outcome="error", last_error=error, consecutive_errors=errors)
+        if result.gone:
+            state.update(disabled=True, disabled_reason=error)
+        if result.retry_after:
+            state["retry_after_until"] = result.retry_after
+        due = schedule.next_due(
+            row.name, now, interval, ok=False, consecutive_errors=errors, retry_after=result.retry_after
+        )
+        report = SourceReport(row.name, "failed", error)
+        log.warning("source %s failed: %s", row.name, error)
+    else:
+        state.update(
+            last_outcome=result.outcome, last_error="", consecutive_errors=0, last_success_at=now,
+            retry_after_until=None, etag=result.etag, last_modified=result.last_modified,
+        )
+        due = schedule.next_due(
+            row.name, now, interval, ok=True, cache_headers=result.cache_headers, ttl_minutes=ttl
+        )
+        state.update(_redirect_state(row, result))
+    state.update(next_due_at=due.at, due_reason=due.reason)
+    store.update_source(row.name, **state)
+    return report
+
+
+def _redirect_state(row: SourceRow, result: FetchResult) -> dict[str, str]:
+    """A permanent redirect moves the source only once seen on two fetches in a row.
+
+    One 301 can be a publisher's mistake, fixed an hour later; following it at
+    once would lose the real address for good.
+    """
+    target = result.permanent_redirect
+    if not target:
+        return {"redirect_candidate": ""}
+    if row.redirect_candidate == target:
+        return {"current_url": target, "redirect_candidate": ""}
+    return {"redirect_candidate": target}

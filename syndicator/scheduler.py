@@ -1,0 +1,89 @@
+"""The daemon: an APScheduler job ticks and refreshes the sources that are due.
+
+Each source's next due time lives in the store, not in APScheduler's job
+store (which cannot be shared between processes): the job only looks at the
+clock every few seconds. The HTTP server runs in the main thread, where
+uvicorn handles SIGTERM and SIGINT; on either, the current refresh is told to
+stop after the source it is storing, and the scheduler waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+
+from syndicator.config import Config
+from syndicator.publish import publish_all
+from syndicator.refresh import refresh
+from syndicator.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.stop = threading.Event()
+        self._busy = threading.Lock()
+        self._scheduler = None
+
+    def tick(self) -> None:
+        if self.stop.is_set() or not self._busy.acquire(blocking=False):
+            return  # the previous tick is still working; APScheduler also coalesces
+        try:
+            report = refresh(self.config, self.store, due_only=True, stop=self.stop)
+            if report.sources:
+                log.info(
+                    "refreshed %d source(s): %d new article(s), %d failed",
+                    len(report.sources), report.ingest.new_articles, len(report.failed),
+                )
+        except Exception:  # a tick must never kill the daemon
+            log.exception("scheduled refresh failed")
+        finally:
+            self._busy.release()
+
+    def start(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        publish_all(self.store, self.config, datetime.now(UTC))  # something to serve at once
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._scheduler.add_job(
+            self.tick, "interval", seconds=self.config.scheduler.tick,
+            next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, id="tick",
+        )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+
+
+def run_daemon(config: Config, host: str, port: int, *, serve: bool = True) -> None:
+    from syndicator.serve import run_server
+
+    store = Store(config.database_url())
+    worker = Worker(config, store)
+    worker.start()
+    try:
+        if serve:
+            run_server(config.output_dir, host, port, config.output.max_age)
+        else:
+            _wait_for_signal(worker.stop)
+    finally:
+        worker.shutdown()
+        store.close()
+
+
+def _wait_for_signal(stop: threading.Event) -> None:
+    def handler(signum, _frame) -> None:
+        log.info("received signal %d, stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop.wait(1.0):
+        pass

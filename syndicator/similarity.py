@@ -1,0 +1,555 @@
+"""Pure similarity and decision core of story merging.
+
+One news story reaches the service under many items: A/B-tested headline
+variants (new guid and URL, same lede), editor rewrites, wire copy carried by
+several outlets, feeds that cut the body short or append their own boilerplate.
+This module decides, for two articles, whether they are the same story.
+
+Everything here is pure: no I/O, no database, no state learned at run time.
+The only corpus statistics are the fixed document-frequency table shipped in
+:mod:`syndicator.similarity_idf` (built offline, see that module's attribution),
+so that ``compare(a, b)`` depends on ``a`` and ``b`` alone and the grouping
+(the connected components of the match graph) does not depend on the order in
+which articles arrive.
+
+Pipeline: ``fingerprint(doc)`` normalises an article once (quotes, dashes,
+entities, ``&nbsp;``, boilerplate, ellipsis truncation) into a JSON-able
+:class:`Fingerprint`; ``index_keys(fp)`` gives a few short keys to find
+candidates in SQL; ``compare(a, b)`` gives a :class:`Match` or ``None``.
+
+Decision rules (``level="article"``), each one symmetric in ``a`` and ``b``:
+
+* ``url``: the same canonical URL (with a real path) is the same article.
+* ``body``: both bodies are informative (enough rare-ish words, not a generic
+  one-liner) and one is (almost) contained in the other, measured on word
+  3-shingles with containment so that a body cut short still matches the whole.
+* ``headline+body``: similar headlines and bodies that agree only in part.
+* ``headline``: a headline-only match, held to a higher bar: near-identical
+  headlines that share enough informative words, and bodies that do not
+  contradict it.
+
+``level="event"`` adds ``event``: different articles on the same event, judged
+on the overlap of rare words and names across headline and body. Every article
+match is also an event match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from syndicator.similarity_idf import DOC_COUNT, DOC_FREQ
+
+__all__ = [
+    "Doc",
+    "Fingerprint",
+    "Match",
+    "compare",
+    "fingerprint",
+    "fingerprint_from_dict",
+    "fingerprint_to_dict",
+    "index_keys",
+    "normalise_text",
+    "tokens",
+]
+
+LEVELS = ("article", "event")
+FINGERPRINT_VERSION = 1
+
+# --- thresholds (one default configuration; see bench/similarity_offline.py) ---
+MAX_BODY_TOKENS = 400          # a fingerprint keeps the first N body tokens
+# A body that can carry a match on its own: enough distinct content words and idf mass.
+MIN_BODY_CONTENT = 5
+MIN_BODY_INFO = 28.0
+# A short body (a one-line lede) that may support a headline, never alone.
+MIN_SHORT_CONTENT = 3
+MIN_SHORT_INFO = 15.0
+BODY_CONTAINMENT = 0.70        # body match: 3-shingle containment
+MIN_SHARED_INFO = 24.0         # ... and the shared part is informative too
+SAME_SHORT_BODY = 0.90         # short bodies: (almost) the same text
+SHORT_BODY_TITLE_INFO = 8.0    # ... plus at least one shared headline word of this weight
+SHORT_BODY_MAX_HOURS = 24.0    # ... published this close (when both dates are known)
+PARTIAL_BODY = 0.30            # headline+body: bodies agree at least this much
+HB_TITLE_SIM = 0.40            # ... and headlines at least this similar
+HEADLINE_SIM = 0.50            # headline-only: weighted Jaccard of headline words
+MIN_TITLE_CONTENT = 3          # headline-only: content words in each headline
+MIN_TITLE_SHARED_INFO = 20.0   # headline-only: idf mass of the shared words
+RARE_IDF = 8.0                 # a word this rare on both sides but not shared contradicts
+HEADLINE_MAX_HOURS = 48.0      # headline-only: published at most this far apart
+EVENT_SIM = 0.30               # event: weighted cosine of headline+body words
+EVENT_NAME_SIM = 0.30          # event: weighted overlap of names
+MIN_EVENT_INFO = 40.0          # event: informative text on both sides
+
+PREFIX_KEY_TOKENS = 8          # the first N body tokens as one key
+BODY_KEYS = 8                  # bottom-k body shingle keys
+TITLE_KEYS = 6                 # rarest headline words as keys
+EVENT_KEYS = 8                 # most frequent rare names of the body, event level only
+MIN_KEY_IDF = 5.0              # never a key for a common word
+
+_MAX_IDF = math.log((DOC_COUNT + 1) / 1.0)
+
+
+# ----------------------------------------------------------------------------
+# data
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One article, already normalised by the parser."""
+
+    title: str
+    body: str
+    url: str
+    published: datetime | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything :func:`compare` and :func:`index_keys` need about one article."""
+
+    title: tuple[str, ...]          # stemmed lower-case headline tokens
+    body: tuple[str, ...]           # stemmed lower-case body tokens (first MAX_BODY_TOKENS)
+    names: tuple[str, ...]          # capitalised words inside body sentences, most frequent first
+    body_truncated: bool            # the body was cut short ("…", "[...]")
+    body_hash: str                  # hash of the normalised body ("" when empty)
+    url: str                        # canonical URL ("" if none)
+    published: str                  # ISO 8601 UTC, "" if unknown
+    source: str
+    version: int = FINGERPRINT_VERSION
+
+
+@dataclass(frozen=True)
+class Match:
+    score: float
+    kind: str
+    signals: dict
+
+
+# ----------------------------------------------------------------------------
+# normalisation
+
+_TRANSLATE = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u00ab": '"', "\u00bb": '"',
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+        "\u2015": "-", "\u2212": "-",
+        "\u00a0": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ", "\u2007": " ",
+        "\u200b": "", "\u200c": "", "\u200d": "", "\ufeff": "", "\u00ad": "",
+        "\u2026": "...",
+    }
+)
+_WS_RE = re.compile(r"\s+")
+_BOILERPLATE_RE = re.compile(
+    r"(?:\bthe post\b.{0,500}?\bappeared first on\b.{0,200}"
+    r"|\b(?:continue reading|read more|read the full (?:story|article|post)|"
+    r"click here to read|the article .{0,300}? was originally published on)\b.{0,200})$",
+    re.IGNORECASE | re.DOTALL,
+)
+_TRUNCATION_RE = re.compile(r"(?:\[\s*(?:\.\.\.|\u2026)\s*\]|\(\s*\.\.\.\s*\)|\.\.\.|\u2026)\s*$")
+_TOKEN_RE = re.compile(r"[0-9a-z]+(?:'[0-9a-z]+)*")
+_CAP_RE = re.compile(r"[A-Z][A-Za-z0-9']*")
+_SENTENCE_END_RE = re.compile(r"[.!?:;\"]\s*$")
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each either else ever every few for
+    from further get gets got had has have having he her here hers herself him himself his how i if in into
+    is it its itself just let like made make many may me might more most much must my myself new no nor not
+    now of off on once one only or other our ours ourselves out over own per said same say says she should
+    so some such than that the their theirs them themselves then there these they this those through thus
+    to too under until up upon us very via was we were what when where whether which while who whom whose
+    why will with within without would yet you your yours yourself yourselves s t re ve ll d m don doesn
+    didn isn wasn aren weren won wouldn shouldn couldn can't cant dont im ive youre thats theres whats""".split()
+)
+
+
+def normalise_text(text: str) -> str:
+    """Typography-insensitive text: entities, NFKC, straight quotes, plain dashes, one space."""
+    text = html.unescape(text or "")
+    text = unicodedata.normalize("NFKC", text.translate(_TRANSLATE)).translate(_TRANSLATE)
+    return _WS_RE.sub(" ", text).strip()
+
+
+def _stem(word: str) -> str:
+    """A deliberately light suffix stripper (plural, -ed, -ing)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("ing") and len(word) >= 6:
+        word = word[:-3]
+    elif word.endswith("ed") and len(word) >= 5:
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("e") and len(word) >= 5:  # smoke, smoked, smoking -> smok
+        word = word[:-1]
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case, stemmed word tokens of already normalised text."""
+    out = []
+    for raw in _TOKEN_RE.findall(text.lower()):
+        if raw.endswith("'s"):
+            raw = raw[:-2]
+        out.append(_stem(raw.replace("'", "")))
+    return out
+
+
+def _strip_body(body: str, title: str) -> tuple[str, bool]:
+    """Remove appended boilerplate and a trailing ellipsis; say whether the body was cut."""
+    text = normalise_text(body)
+    for _ in range(3):
+        stripped = _BOILERPLATE_RE.sub("", text).strip()
+        if stripped == text:
+            break
+        text = stripped
+    truncated = False
+    m = _TRUNCATION_RE.search(text)
+    if m:
+        truncated = True
+        text = text[: m.start()].rstrip()
+    # A description that only repeats the headline says nothing of its own.
+    if title and tokens(text) == tokens(title):
+        return "", False
+    return text, truncated
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised words that do not start a sentence: a cheap stand-in for names."""
+    out = []
+    words = text.split(" ")
+    prev = ""
+    for i, w in enumerate(words):
+        core = w.strip("\"'()[]{}*,.;:!?")
+        if core and _CAP_RE.fullmatch(core) and i > 0 and not _SENTENCE_END_RE.search(prev):
+            for t in tokens(core):
+                if t not in STOPWORDS and len(t) > 1:
+                    out.append(t)
+        prev = w
+    return out
+
+
+def _ranked_names(names: list[str]) -> tuple[str, ...]:
+    """Distinct names, the most frequent first (ties by name), at most 64."""
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return tuple(sorted(counts, key=lambda n: (-counts[n], n))[:64])
+
+
+_TRACKING_PARAMS = re.compile(r"^(utm_|fbclid$|gclid$|mc_|ref$|source$|cmp$|ncid$|track$|rss$|feed$)")
+
+
+def canonical_url(url: str) -> str:
+    """Scheme-less, www-less, fragment-less URL without tracking parameters."""
+    url = (url or "").strip()
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.lower()
+    host = (parts.hostname or "").lower()
+    if host.startswith("www."):
+        host = host[4:]
+    path = re.sub(r"/+$", "", parts.path.replace("\\", "")) or "/"
+    query = [(k, v) for k, v in parse_qsl(parts.query.replace("\\", ""), keep_blank_values=True)
+             if not _TRACKING_PARAMS.match(k.lower())]
+    q = urlencode(sorted(query))
+    return f"{host}{path}" + (f"?{q}" if q else "")
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+# ----------------------------------------------------------------------------
+# fingerprint
+
+
+def fingerprint(doc: Doc) -> Fingerprint:
+    """Normalise one article into the fingerprint that :func:`compare` reads."""
+    title_text = normalise_text(doc.title)
+    body_text, truncated = _strip_body(doc.body, title_text)
+    body_toks = tokens(body_text)
+    if truncated and body_toks:
+        body_toks = body_toks[:-1]  # the last word may be cut in half
+    body_toks = body_toks[:MAX_BODY_TOKENS]
+    published = ""
+    if doc.published is not None:
+        published = doc.published.isoformat()
+    return Fingerprint(
+        title=tuple(tokens(title_text)),
+        body=tuple(body_toks),
+        names=_ranked_names(_names(body_text)),
+        body_truncated=truncated,
+        body_hash=_hash(" ".join(body_toks)) if body_toks else "",
+        url=canonical_url(doc.url),
+        published=published,
+        source=doc.source or "",
+    )
+
+
+def fingerprint_to_dict(fp: Fingerprint) -> dict:
+    """A JSON-able dict; :func:`fingerprint_from_dict` reads it back."""
+    return {
+        "v": fp.version,
+        "title": list(fp.title),
+        "body": list(fp.body),
+        "names": list(fp.names),
+        "body_truncated": fp.body_truncated,
+        "body_hash": fp.body_hash,
+        "url": fp.url,
+        "published": fp.published,
+        "source": fp.source,
+    }
+
+
+def fingerprint_from_dict(d: dict) -> Fingerprint:
+    return Fingerprint(
+        title=tuple(d.get("title", ())),
+        body=tuple(d.get("body", ())),
+        names=tuple(d.get("names", ())),
+        body_truncated=bool(d.get("body_truncated", False)),
+        body_hash=str(d.get("body_hash", "")),
+        url=str(d.get("url", "")),
+        published=str(d.get("published", "")),
+        source=str(d.get("source", "")),
+        version=int(d.get("v", FINGERPRINT_VERSION)),
+    )
+
+
+# ----------------------------------------------------------------------------
+# features
+
+
+def idf(word: str) -> float:
+    """Fixed inverse document frequency; words absent from the table count as rare."""
+    df = DOC_FREQ.get(word)
+    if df is None:
+        return _MAX_IDF
+    return math.log((DOC_COUNT + 1) / (df + 1))
+
+
+def _content(toks: tuple[str, ...] | list[str]) -> set[str]:
+    return {t for t in toks if t not in STOPWORDS and (len(t) > 1 or t.isdigit())}
+
+
+def _info(words: set[str]) -> float:
+    return sum(idf(w) for w in words)
+
+
+def _shingles(toks: tuple[str, ...], n: int = 3) -> set[tuple[str, ...]]:
+    if len(toks) < n:
+        return {tuple(toks)} if toks else set()
+    return {toks[i : i + n] for i in range(len(toks) - n + 1)}
+
+
+def _body_class(fp: Fingerprint) -> int:
+    """2: informative body, 1: a short line that may support a headline, 0: nothing."""
+    words = _content(fp.body)
+    info = _info(words)
+    if len(words) >= MIN_BODY_CONTENT and info >= MIN_BODY_INFO:
+        return 2
+    if len(words) >= MIN_SHORT_CONTENT and info >= MIN_SHORT_INFO:
+        return 1
+    return 0
+
+
+def body_informative(fp: Fingerprint) -> bool:
+    """A body that can carry a match on its own: not empty, not a short or generic line."""
+    return _body_class(fp) == 2
+
+
+def _weighted_jaccard(a: set[str], b: set[str]) -> tuple[float, float]:
+    union = _info(a | b)
+    shared = _info(a & b)
+    return (shared / union if union else 0.0), shared
+
+
+def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
+    if not a or not b:
+        return 0.0
+    dot = sum(w * b[k] for k, w in a.items() if k in b)
+    na = math.sqrt(sum(w * w for w in a.values()))
+    nb = math.sqrt(sum(w * w for w in b.values()))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def _vector(fp: Fingerprint) -> dict[str, float]:
+    counts: dict[str, int] = {}
+    for t in fp.title + fp.body:
+        if t not in STOPWORDS and len(t) > 1:
+            counts[t] = counts.get(t, 0) + 1
+    return {t: (1.0 + math.log(c)) * idf(t) for t, c in counts.items()}
+
+
+def _hours_apart(a: Fingerprint, b: Fingerprint) -> float | None:
+    if not a.published or not b.published:
+        return None
+    try:
+        da = datetime.fromisoformat(a.published)
+        db = datetime.fromisoformat(b.published)
+    except ValueError:
+        return None
+    return abs((da - db).total_seconds()) / 3600.0
+
+
+def _url_is_specific(url: str) -> bool:
+    path = url.split("/", 1)[1] if "/" in url else ""
+    return len(path.strip("/")) >= 4 or "?" in url
+
+
+# ----------------------------------------------------------------------------
+# compare
+
+
+def compare(a: Fingerprint, b: Fingerprint, level: str = "article") -> Match | None:
+    """Are ``a`` and ``b`` the same story? ``None`` when not.
+
+    Symmetric and deterministic; depends on ``a`` and ``b`` only. ``level`` is
+    ``"article"`` (variants of one article) or ``"event"`` (also different
+    articles on the same event; a superset of the article matches).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}")
+    m = _compare_article(a, b)
+    if m is not None or level == "article":
+        return m
+    return _compare_event(a, b)
+
+
+def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
+    if a.url and a.url == b.url and _url_is_specific(a.url):
+        return Match(1.0, "url", {"url": a.url})
+
+    hours = _hours_apart(a, b)
+    ta, tb = _content(a.title), _content(b.title)
+    title_sim, title_shared = _weighted_jaccard(ta, tb)
+    cls_a, cls_b = _body_class(a), _body_class(b)
+
+    body_cont = 0.0
+    shared_info = 0.0
+    if cls_a and cls_b:
+        sa, sb = _shingles(a.body), _shingles(b.body)
+        common = sa & sb
+        body_cont = len(common) / min(len(sa), len(sb))
+        shared_info = _info(_content([t for s in common for t in s]))
+    signals: dict = {
+        "title_sim": round(title_sim, 3),
+        "title_shared_info": round(title_shared, 1),
+        "body_containment": round(body_cont, 3),
+        "body_shared_info": round(shared_info, 1),
+        "body_class": sorted((cls_a, cls_b)),
+        "hours_apart": None if hours is None else round(hours, 1),
+        "same_source": a.source == b.source,
+    }
+
+    both_long = cls_a == 2 and cls_b == 2
+    if both_long and body_cont >= BODY_CONTAINMENT and shared_info >= MIN_SHARED_INFO:
+        return Match(round(body_cont, 3), "body", signals)
+
+    # A short body is no evidence alone. The same short body published close
+    # together is, with a second signal: a shared headline word, or two
+    # different sources (one source repeating a line may be its boilerplate).
+    if (
+        cls_a and cls_b
+        and body_cont >= SAME_SHORT_BODY
+        and (hours is None or hours <= SHORT_BODY_MAX_HOURS)
+        and (title_shared >= SHORT_BODY_TITLE_INFO or a.source != b.source)
+    ):
+        return Match(round((body_cont + title_sim) / 2, 3), "headline+body", signals)
+
+    if both_long and body_cont >= PARTIAL_BODY and title_sim >= HB_TITLE_SIM:
+        return Match(round((body_cont + title_sim) / 2, 3), "headline+body", signals)
+
+    # Headline only: the higher bar. Bodies that are both informative and
+    # clearly different speak against it.
+    if both_long and body_cont < PARTIAL_BODY:
+        return None
+    if hours is not None and hours > HEADLINE_MAX_HOURS:
+        return None
+    if (
+        min(len(ta), len(tb)) >= MIN_TITLE_CONTENT
+        and title_sim >= HEADLINE_SIM
+        and title_shared >= MIN_TITLE_SHARED_INFO
+        and not _contradicts(ta, tb)
+    ):
+        return Match(round(title_sim, 3), "headline", signals)
+    return None
+
+
+def _contradicts(ta: set[str], tb: set[str]) -> bool:
+    """Both headlines have a rare word of their own ("Tara Reid" vs "Lindsay Lohan")."""
+    only_a = any(idf(w) >= RARE_IDF for w in ta - tb)
+    only_b = any(idf(w) >= RARE_IDF for w in tb - ta)
+    return only_a and only_b
+
+
+def _compare_event(a: Fingerprint, b: Fingerprint) -> Match | None:
+    va, vb = _vector(a), _vector(b)
+    if _info(set(va)) < MIN_EVENT_INFO or _info(set(vb)) < MIN_EVENT_INFO:
+        return None
+    cos = _cosine(va, vb)
+    na, nb = set(a.names), set(b.names)
+    name_sim, _ = _weighted_jaccard(na, nb) if na and nb else (0.0, 0.0)
+    signals = {"text_cosine": round(cos, 3), "name_sim": round(name_sim, 3)}
+    if cos >= EVENT_SIM and name_sim >= EVENT_NAME_SIM:
+        return Match(round((cos + name_sim) / 2, 3), "event", signals)
+    return None
+
+
+# ----------------------------------------------------------------------------
+# index keys
+
+
+def _key_hash(prefix: str, text: str) -> str:
+    return prefix + hashlib.blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
+
+
+def index_keys(fp: Fingerprint, level: str = "article") -> frozenset[str]:
+    """Short keys; candidates for an article are stored articles sharing one of them.
+
+    * ``u:`` the canonical URL, ``h:`` the body hash (informative bodies only);
+    * ``b:`` bottom-k of the body's word 3-shingles (by a fixed hash): a body
+      cut short keeps its smallest shingles with high probability, so
+      containment survives truncation; shingles made only of stop words are
+      skipped so that no key is shared by everyone;
+    * ``t:`` the rarest words of the headline (never a common word);
+    * ``e:`` (event level) the rarest names and words of the body.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}")
+    keys: set[str] = set()
+    if fp.url and _url_is_specific(fp.url):
+        keys.add(_key_hash("u:", fp.url))
+    cls = _body_class(fp)
+    if cls:
+        keys.add("h:" + fp.body_hash)
+        # a body cut short keeps its beginning
+        keys.add(_key_hash("p:", " ".join(fp.body[:PREFIX_KEY_TOKENS])))
+    if cls == 2:
+        hashed = sorted(
+            _key_hash("b:", " ".join(s)) for s in _shingles(fp.body) if _content(list(s))
+        )
+        keys.update(hashed[:BODY_KEYS])
+    keys.update("t:" + w for w in _rarest(_content(fp.title), TITLE_KEYS))
+    if level == "event":
+        keys.update("e:" + w for w in [n for n in fp.names if idf(n) >= MIN_KEY_IDF][:EVENT_KEYS])
+    return frozenset(keys)
+
+
+def _rarest(words: set[str], k: int) -> list[str]:
+    ranked = sorted((w for w in words if idf(w) >= MIN_KEY_IDF), key=lambda w: (-idf(w), w))
+    return ranked[:k]

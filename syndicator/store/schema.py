@@ -1,0 +1,141 @@
+"""The store's tables (SQLAlchemy 2.x declarative models).
+
+The schema itself is created and upgraded only by the Alembic migrations in
+``migrations/``; these models are what the code reads and writes, and a test
+checks that they and the migrations agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database.
+
+    SQLite has no time zones; storing naive UTC and re-attaching UTC on the
+    way out keeps comparisons and RFC 3339 output right everywhere.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SourceRow(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)  # as configured (resolved)
+    # After the same permanent redirect was seen twice in a row, we fetch here.
+    current_url: Mapped[str] = mapped_column(Text, default="")
+    redirect_candidate: Mapped[str] = mapped_column(Text, default="")
+    etag: Mapped[str] = mapped_column(Text, default="")
+    last_modified: Mapped[str] = mapped_column(Text, default="")
+    last_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_outcome: Mapped[str] = mapped_column(String(16), default="")
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    parse_warning: Mapped[str] = mapped_column(Text, default="")
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    due_reason: Mapped[str] = mapped_column(Text, default="")
+    retry_after_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str] = mapped_column(Text, default="")
+    entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StoryRow(Base):
+    __tablename__ = "stories"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:…
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # When the published item's content last really changed (feeds' <updated>).
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
+    title: Mapped[str] = mapped_column(Text)
+    chosen_article_id: Mapped[str] = mapped_column(String(64))
+    item_hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ArticleRow(Base):
+    __tablename__ = "articles"
+    __table_args__ = (
+        UniqueConstraint("source_id", "guid", name="uq_articles_source_guid"),
+        Index("ix_articles_canonical_url", "canonical_url"),
+        Index("ix_articles_body_hash", "body_hash"),
+        Index("ix_articles_story_id", "story_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:…
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    guid: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text, default="")
+    canonical_url: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(Text, default="")
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    enclosures: Mapped[list] = mapped_column(JSON, default=list)
+    image: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(35), default="")
+    published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id"))
+    # Why this article joined its story: {"rule": ..., "with": article id, ...}.
+    merge_reason: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class StoryAliasRow(Base):
+    """A story absorbed into an older one keeps its id here (see ``stories --explain``)."""
+
+    __tablename__ = "story_aliases"
+
+    alias_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedStateRow(Base):
+    """Per output feed: the hash of its items and when that last changed."""
+
+    __tablename__ = "feed_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
