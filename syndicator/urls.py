@@ -34,6 +34,21 @@ def absolute(url: str, base: str) -> str:
         return url
 
 
+def clean_url(url: str) -> str:
+    """The link as published: the same page without tracking parameters."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme.lower() not in ("http", "https") or not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not _is_tracking(k)]
+    if len(kept) == len(pairs):
+        return url  # leave the publisher's own encoding untouched
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment))
+
+
 def canonical_url(url: str) -> str:
     """The comparison key of a page URL, or "" when it is not an http(s) URL.
 

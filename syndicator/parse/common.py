@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 
 from syndicator.model import Enclosure, Entry, ParsedFeed
 from syndicator.sanitize import html_to_text, plain_title, sanitize_html
-from syndicator.urls import absolute
+from syndicator.urls import absolute, clean_url
 
 MAX_TITLE = 500
 _UNTITLED_WORDS = 12
@@ -33,7 +33,7 @@ def make_entry(
     image: str = "",
     language: str = "",
 ) -> Entry:
-    url = absolute(link, base)
+    url = clean_url(absolute(link, base))
     summary = sanitize_html(summary_html, url or base) if summary_html else ""
     content = sanitize_html(content_html, url or base) if content_html else ""
     text = html_to_text(content or summary)

@@ -13,8 +13,9 @@ from syndicator.parse.common import make_entry, struct_to_datetime
 
 def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     headers = {"content-location": url} if url.startswith(("http:", "https:", "file:")) else {}
-    if content_type:
-        headers["content-type"] = content_type
+    # Without a Content-Type (file sources) feedparser flags every document as
+    # bozo ("NonXMLContentType"); XML is what we expect here.
+    headers["content-type"] = content_type or "application/xml"
     # feedparser never raises on bad input: it sets ``bozo`` and keeps what it could read.
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     warning = ""

@@ -1,0 +1,167 @@
+"""Shared test helpers: a real HTTP feed server on 127.0.0.1, configurations on disk,
+the command line run as a real process, and real clients that must exist in CI."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str) -> str:
+    """The path of a real client; missing: a failure in CI, a skip elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (.ci/run installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@dataclass
+class Resource:
+    body: bytes
+    content_type: str = "application/rss+xml; charset=utf-8"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    last_modified: str = field(default_factory=lambda: email.utils.formatdate(time.time() - 60, usegmt=True))
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    status: int
+
+
+class FeedServer:
+    """Serves ``resources`` by path, honouring If-None-Match and If-Modified-Since."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, Resource] = {}
+        self.requests: list[Request] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                res = server.resources.get(self.path)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if res is None:
+                    self._send(404, b"not found", {"Content-Type": "text/plain"})
+                    server.requests.append(Request(self.path, headers, 404))
+                    return
+                status = res.status
+                if status == 200 and (
+                    headers.get("if-none-match") == res.etag
+                    or (not headers.get("if-none-match") and headers.get("if-modified-since") == res.last_modified)
+                ):
+                    status = 304
+                server.requests.append(Request(self.path, headers, status))
+                out = {"ETag": res.etag, "Last-Modified": res.last_modified, **res.headers}
+                if status == 304:
+                    self._send(304, b"", out)
+                else:
+                    self._send(status, res.body, {"Content-Type": res.content_type, **out})
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                if status != 304:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if status != 304:
+                    self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def requests_for(self, path: str) -> list[Request]:
+        return [r for r in self.requests if r.path == path]
+
+
+@pytest.fixture
+def feed_server():
+    server = FeedServer()
+    server.thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def write_config(folder: Path, sources: dict[str, str], extra: str = "", feeds: str | None = None) -> Path:
+    """A configuration in ``folder`` whose store and output also live there."""
+    lines = [
+        "[storage]",
+        'url = "sqlite:///store.db"',
+        "[output]",
+        'dir = "public"',
+        'base_url = "http://127.0.0.1:8080/"',
+        textwrap.dedent(extra),
+    ]
+    for name, url in sources.items():
+        lines += ["[[sources]]", f'name = "{name}"', f'url = "{url}"']
+    if feeds is None:
+        feeds = '[[feeds]]\nname = "all"\ntitle = "All stories"\nsources = ["*"]\n'
+    lines.append(feeds)
+    path = folder / "syndicator.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def syndicator(*args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None):
+    """Run the real command line in its own process."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("SYNDICATOR_CONFIG", None) if env is None or "SYNDICATOR_CONFIG" not in env else None
+    return subprocess.run(
+        [sys.executable, "-m", "syndicator", *args],
+        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
