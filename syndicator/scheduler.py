@@ -70,7 +70,7 @@ def run_daemon(config: Config, host: str, port: int, *, serve: bool = True) -> N
     worker.start()
     try:
         if serve:
-            run_server(config.output_dir, host, port, config.output.max_age)
+            run_server(config.output_dir, host, port, config.output.max_age, on_stop=worker.stop.set)
         else:
             _wait_for_signal(worker.stop)
     finally:

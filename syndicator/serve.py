@@ -8,10 +8,13 @@ polling an unchanged feed costs a few hundred bytes.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import re
+import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -105,12 +108,14 @@ def create_app(folder: Path, max_age: int = 300) -> Starlette:
             return Response(status_code=200, headers=headers, media_type=f.content_type)
         return Response(body, headers=headers, media_type=f.content_type)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", serve_file, methods=["GET", "HEAD"]),
             Route("/{name:str}", serve_file, methods=["GET", "HEAD"]),
         ]
     )
+    app.router.redirect_slashes = False  # "/all.rss/" is not a feed: 404, not a redirect
+    return app
 
 
 def _not_modified(request: Request, f: CachedFile, etag: str) -> bool:
@@ -130,16 +135,41 @@ def _not_modified(request: Request, f: CachedFile, etag: str) -> bool:
     return False
 
 
-def run_server(folder: Path, host: str, port: int, max_age: int = 300) -> None:
-    """Serve until SIGINT or SIGTERM (uvicorn handles both and shuts down cleanly)."""
+def run_server(
+    folder: Path, host: str, port: int, max_age: int = 300, on_stop: Callable[[], None] | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then return (exit status 0), calling ``on_stop`` first.
+
+    uvicorn re-raises the signal it caught once it has shut down, which would
+    kill the process before the daemon's own clean-up runs; we handle the
+    signals ourselves and let uvicorn only serve.
+    """
     import uvicorn
 
-    uvicorn.run(
-        create_app(folder, max_age),
-        host=host,
-        port=port,
-        log_level="warning",
-        server_header=False,
-        limit_concurrency=1000,
-        timeout_graceful_shutdown=5,
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
+
+    server = Server(
+        uvicorn.Config(
+            create_app(folder, max_age),
+            host=host,
+            port=port,
+            log_level="warning",
+            server_header=False,
+            limit_concurrency=1000,
+            timeout_graceful_shutdown=5,
+        )
     )
+
+    def stop(signum: int, _frame: object) -> None:
+        if on_stop is not None:
+            on_stop()
+        if server.should_exit:
+            server.force_exit = True  # a second signal: stop waiting for open connections
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.run()

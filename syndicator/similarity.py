@@ -160,15 +160,7 @@ _CAP_RE = re.compile(r"[A-Z][A-Za-z0-9']*")
 _SENTENCE_END_RE = re.compile(r"[.!?:;\"]\s*$")
 
 STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each either else ever every few for
-    from further get gets got had has have having he her here hers herself him himself his how i if in into
-    is it its itself just let like made make many may me might more most much must my myself new no nor not
-    now of off on once one only or other our ours ourselves out over own per said same say says she should
-    so some such than that the their theirs them themselves then there these they this those through thus
-    to too under until up upon us very via was we were what when where whether which while who whom whose
-    why will with within without would yet you your yours yourself yourselves s t re ve ll d m don doesn
-    didn isn wasn aren weren won wouldn shouldn couldn can't cant dont im ive youre thats theres whats""".split()
+    ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "either", "else", "ever", "every", "few", "for", "from", "further", "get", "gets", "got", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "let", "like", "made", "make", "many", "may", "me", "might", "more", "most", "much", "must", "my", "myself", "new", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "per", "said", "same", "say", "says", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "thus", "to", "too", "under", "until", "up", "upon", "us", "very", "via", "was", "we", "were", "what", "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will", "with", "within", "without", "would", "yet", "you", "your", "yours", "yourself", "yourselves", "s", "t", "re", "ve", "ll", "d", "m", "don", "doesn", "didn", "isn", "wasn", "aren", "weren", "won", "wouldn", "shouldn", "couldn", "can't", "cant", "dont", "im", "ive", "youre", "thats", "theres", "whats"]
 )
 
 
