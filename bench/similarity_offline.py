@@ -66,7 +66,7 @@ UPWORTHY_SOURCES = (
     ("GoodNewsRelay", "Good News Relay", True, "words"),
 )
 
-_CURLY = (("\"", "\u201c", "\u201d"), ("'", "\u2019", "\u2019"))
+_CURLY = (('"', "\u201c", "\u201d"), ("'", "\u2019", "\u2019"))
 
 
 def _typography(text: str, rng: random.Random) -> str:
@@ -88,8 +88,7 @@ def _typography(text: str, rng: random.Random) -> str:
     if rng.random() < 0.4:
         words = text.split(" ")
         text = "".join(
-            w + (rng.choice(["\u00a0", "  ", "\n", " \t"]) if rng.random() < 0.1 else " ")
-            for w in words
+            w + (rng.choice(["\u00a0", "  ", "\n", " \t"]) if rng.random() < 0.1 else " ") for w in words
         ).strip()
     return text
 
@@ -124,7 +123,8 @@ def _slug(text: str) -> str:
 
 
 def load_upworthy(with_body: bool = True, seed: int = SEED) -> list[Item]:
-    rows = list(csv.DictReader(open(DATA / "upworthy_headline_variants.csv", encoding="utf-8")))
+    with open(DATA / "upworthy_headline_variants.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     by_cluster: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_cluster[r["story_cluster_id"]].append(r)
@@ -146,7 +146,7 @@ def load_upworthy(with_body: bool = True, seed: int = SEED) -> list[Item]:
 def load_ecb() -> list[Item]:
     items = []
     base = datetime(2013, 5, 1, tzinfo=UTC)
-    for line in open(DATA / "ecbplus_documents.jsonl", encoding="utf-8"):
+    for line in (DATA / "ecbplus_documents.jsonl").read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
         rng = random.Random(f"{SEED}:{d['doc_id']}")
         host = re.sub(r"^https?://(www\.)?([^/]+).*$", r"\2", d["url"]) if d["url"] else ""
@@ -257,7 +257,7 @@ def _pairs(n: int) -> int:
 
 
 def score(name: str, truth: list, pred: list) -> Result:
-    joint = Counter(zip(truth, pred))
+    joint = Counter(zip(truth, pred, strict=False))
     t_sizes = Counter(truth)
     p_sizes = Counter(pred)
     tp = sum(_pairs(c) for c in joint.values())
@@ -267,8 +267,8 @@ def score(name: str, truth: list, pred: list) -> Result:
     r = tp / tpairs if tpairs else 1.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     n = len(truth)
-    b3p = sum(joint[(t, q)] / p_sizes[q] for t, q in zip(truth, pred)) / n
-    b3r = sum(joint[(t, q)] / t_sizes[t] for t, q in zip(truth, pred)) / n
+    b3p = sum(joint[(t, q)] / p_sizes[q] for t, q in zip(truth, pred, strict=False)) / n
+    b3r = sum(joint[(t, q)] / t_sizes[t] for t, q in zip(truth, pred, strict=False)) / n
     b3f = 2 * b3p * b3r / (b3p + b3r) if b3p + b3r else 0.0
     return Result(name, n, p, r, f1, b3p, b3r, b3f, pp, tpairs, 0, 0, 0, 0, 0)
 
@@ -368,11 +368,13 @@ def mrpc_check() -> dict:
 def build_idf(out: Path, min_df: int = 5) -> None:
     """Document frequencies of the words common across the data sets (not names of one topic)."""
     units: dict[str, list[str]] = defaultdict(list)
-    rows = list(csv.DictReader(open(DATA / "upworthy_headline_variants.csv", encoding="utf-8")))
+    with open(DATA / "upworthy_headline_variants.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     units["upworthy"] = sorted({r["headline"] for r in rows} | {r["lede_text"] for r in rows})
     with open(DATA / "uci_news_head5000.csv", encoding="utf-8") as f:
         units["uci"] = sorted({r["TITLE"] for r in csv.DictReader(f)})
-    units["ecbplus"] = [json.loads(x)["text"] for x in open(DATA / "ecbplus_documents.jsonl", encoding="utf-8")]
+    ecb_lines = (DATA / "ecbplus_documents.jsonl").read_text(encoding="utf-8").splitlines()
+    units["ecbplus"] = [json.loads(x)["text"] for x in ecb_lines]
     with open(DATA / "stsb_news.tsv", encoding="utf-8") as f:
         rows2 = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
     units["stsb"] = sorted({r[6] for r in rows2} | {r[7] for r in rows2})
@@ -513,8 +515,10 @@ def main(argv: list[str] | None = None) -> int:
             r = results[-1]
             if name.startswith("ECB+ article"):
                 wrong = r.merged_pairs - round(r.pair_p * r.merged_pairs)
-                print(f"# {name}: {r.merged_pairs} merged pairs, {wrong} across different events "
-                      f"({(wrong / r.merged_pairs if r.merged_pairs else 0):.2%})")
+                print(
+                    f"# {name}: {r.merged_pairs} merged pairs, {wrong} across different events "
+                    f"({(wrong / r.merged_pairs if r.merged_pairs else 0):.2%})"
+                )
             if args.examples and r.false_edges and "baseline" not in name:
                 print(f"# {name}: {len(r.false_edges)} false links, e.g.")
                 for a, b, m in r.false_edges[: args.examples]:
@@ -531,8 +535,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - score {s} {kind}: {x!r} ~ {y!r}")
         mr = mrpc_check()
         print("MRPC pairs as bodies (different headlines), matched at article level:")
-        print(f"  paraphrase {mr['paraphrase'][0]}/{mr['paraphrase'][1]}, "
-              f"not paraphrase {mr['not_paraphrase'][0]}/{mr['not_paraphrase'][1]}")
+        print(
+            f"  paraphrase {mr['paraphrase'][0]}/{mr['paraphrase'][1]}, "
+            f"not paraphrase {mr['not_paraphrase'][0]}/{mr['not_paraphrase'][1]}"
+        )
     return 0
 
 

@@ -63,34 +63,34 @@ LEVELS = ("article", "event")
 FINGERPRINT_VERSION = 1
 
 # --- thresholds (one default configuration; see bench/similarity_offline.py) ---
-MAX_BODY_TOKENS = 400          # a fingerprint keeps the first N body tokens
+MAX_BODY_TOKENS = 400  # a fingerprint keeps the first N body tokens
 # A body that can carry a match on its own: enough distinct content words and idf mass.
 MIN_BODY_CONTENT = 5
 MIN_BODY_INFO = 28.0
 # A short body (a one-line lede) that may support a headline, never alone.
 MIN_SHORT_CONTENT = 3
 MIN_SHORT_INFO = 15.0
-BODY_CONTAINMENT = 0.70        # body match: 3-shingle containment
-MIN_SHARED_INFO = 24.0         # ... and the shared part is informative too
-SAME_SHORT_BODY = 0.90         # short bodies: (almost) the same text
-SHORT_BODY_TITLE_INFO = 8.0    # ... plus at least one shared headline word of this weight
-SHORT_BODY_MAX_HOURS = 24.0    # ... published this close (when both dates are known)
-PARTIAL_BODY = 0.30            # headline+body: bodies agree at least this much
-HB_TITLE_SIM = 0.40            # ... and headlines at least this similar
-HEADLINE_SIM = 0.50            # headline-only: weighted Jaccard of headline words
-MIN_TITLE_CONTENT = 3          # headline-only: content words in each headline
-MIN_TITLE_SHARED_INFO = 20.0   # headline-only: idf mass of the shared words
-RARE_IDF = 8.0                 # a word this rare on both sides but not shared contradicts
-HEADLINE_MAX_HOURS = 48.0      # headline-only: published at most this far apart
-EVENT_SIM = 0.30               # event: weighted cosine of headline+body words
-EVENT_NAME_SIM = 0.30          # event: weighted overlap of names
-MIN_EVENT_INFO = 40.0          # event: informative text on both sides
+BODY_CONTAINMENT = 0.70  # body match: 3-shingle containment
+MIN_SHARED_INFO = 24.0  # ... and the shared part is informative too
+SAME_SHORT_BODY = 0.90  # short bodies: (almost) the same text
+SHORT_BODY_TITLE_INFO = 6.0  # ... plus at least one shared headline word of this weight
+SHORT_BODY_MAX_HOURS = 24.0  # ... published this close (when both dates are known)
+PARTIAL_BODY = 0.30  # headline+body: bodies agree at least this much
+HB_TITLE_SIM = 0.40  # ... and headlines at least this similar
+HEADLINE_SIM = 0.60  # headline-only: weighted Jaccard of headline words
+MIN_TITLE_CONTENT = 3  # headline-only: content words in each headline
+MIN_TITLE_SHARED_INFO = 24.0  # headline-only: idf mass of the shared words
+RARE_IDF = 8.0  # a word this rare on both sides but not shared contradicts
+HEADLINE_MAX_HOURS = 48.0  # headline-only: published at most this far apart
+EVENT_SIM = 0.30  # event: weighted cosine of headline+body words
+EVENT_NAME_SIM = 0.40  # event: weighted containment of names
+MIN_EVENT_INFO = 40.0  # event: informative text on both sides
 
-PREFIX_KEY_TOKENS = 8          # the first N body tokens as one key
-BODY_KEYS = 8                  # bottom-k body shingle keys
-TITLE_KEYS = 6                 # rarest headline words as keys
-EVENT_KEYS = 8                 # most frequent rare names of the body, event level only
-MIN_KEY_IDF = 5.0              # never a key for a common word
+PREFIX_KEY_TOKENS = 8  # the first N body tokens as one key
+BODY_KEYS = 8  # bottom-k body shingle keys
+TITLE_KEYS = 6  # rarest headline words as keys
+EVENT_KEYS = 8  # most frequent rare names of the body, event level only
+MIN_KEY_IDF = 5.0  # never a key for a common word
 
 _MAX_IDF = math.log((DOC_COUNT + 1) / 1.0)
 
@@ -114,13 +114,13 @@ class Doc:
 class Fingerprint:
     """Everything :func:`compare` and :func:`index_keys` need about one article."""
 
-    title: tuple[str, ...]          # stemmed lower-case headline tokens
-    body: tuple[str, ...]           # stemmed lower-case body tokens (first MAX_BODY_TOKENS)
-    names: tuple[str, ...]          # capitalised words inside body sentences, most frequent first
-    body_truncated: bool            # the body was cut short ("…", "[...]")
-    body_hash: str                  # hash of the normalised body ("" when empty)
-    url: str                        # canonical URL ("" if none)
-    published: str                  # ISO 8601 UTC, "" if unknown
+    title: tuple[str, ...]  # stemmed lower-case headline tokens
+    body: tuple[str, ...]  # stemmed lower-case body tokens (first MAX_BODY_TOKENS)
+    names: tuple[str, ...]  # capitalised words inside body sentences, most frequent first
+    body_truncated: bool  # the body was cut short ("…", "[...]")
+    body_hash: str  # hash of the normalised body ("" when empty)
+    url: str  # canonical URL ("" if none)
+    published: str  # ISO 8601 UTC, "" if unknown
     source: str
     version: int = FINGERPRINT_VERSION
 
@@ -137,13 +137,36 @@ class Match:
 
 _TRANSLATE = str.maketrans(
     {
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
-        "\u00ab": '"', "\u00bb": '"',
-        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
-        "\u2015": "-", "\u2212": "-",
-        "\u00a0": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ", "\u2007": " ",
-        "\u200b": "", "\u200c": "", "\u200d": "", "\ufeff": "", "\u00ad": "",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "`": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u200a": " ",
+        "\u202f": " ",
+        "\u2007": " ",
+        "\u200b": "",
+        "\u200c": "",
+        "\u200d": "",
+        "\ufeff": "",
+        "\u00ad": "",
         "\u2026": "...",
     }
 )
@@ -159,9 +182,19 @@ _TOKEN_RE = re.compile(r"[0-9a-z]+(?:'[0-9a-z]+)*")
 _CAP_RE = re.compile(r"[A-Z][A-Za-z0-9']*")
 _SENTENCE_END_RE = re.compile(r"[.!?:;\"]\s*$")
 
-STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "either", "else", "ever", "every", "few", "for", "from", "further", "get", "gets", "got", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "let", "like", "made", "make", "many", "may", "me", "might", "more", "most", "much", "must", "my", "myself", "new", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "per", "said", "same", "say", "says", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "thus", "to", "too", "under", "until", "up", "upon", "us", "very", "via", "was", "we", "were", "what", "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will", "with", "within", "without", "would", "yet", "you", "your", "yours", "yourself", "yourselves", "s", "t", "re", "ve", "ll", "d", "m", "don", "doesn", "didn", "isn", "wasn", "aren", "weren", "won", "wouldn", "shouldn", "couldn", "can't", "cant", "dont", "im", "ive", "youre", "thats", "theres", "whats"]
-)
+_STOPWORDS_TEXT = """
+    a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each either else ever every
+    few for from further get gets got had has have having he her here hers herself him himself his
+    how i if in into is it its itself just let like made make many may me might more most much must
+    my myself new no nor not now of off on once one only or other our ours ourselves out over own
+    per said same say says she should so some such than that the their theirs them themselves then
+    there these they this those through thus to too under until up upon us very via was we were what
+    when where whether which while who whom whose why will with within without would yet you your
+    yours yourself yourselves s t re ve ll d m don doesn didn isn wasn aren weren won wouldn shouldn
+    couldn can't cant dont im ive youre thats theres whats
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
 def normalise_text(text: str) -> str:
@@ -256,8 +289,11 @@ def canonical_url(url: str) -> str:
     if host.startswith("www."):
         host = host[4:]
     path = re.sub(r"/+$", "", parts.path.replace("\\", "")) or "/"
-    query = [(k, v) for k, v in parse_qsl(parts.query.replace("\\", ""), keep_blank_values=True)
-             if not _TRACKING_PARAMS.match(k.lower())]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query.replace("\\", ""), keep_blank_values=True)
+        if not _TRACKING_PARAMS.match(k.lower())
+    ]
     q = urlencode(sorted(query))
     return f"{host}{path}" + (f"?{q}" if q else "")
 
@@ -456,7 +492,8 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
     # together is, with a second signal: a shared headline word, or two
     # different sources (one source repeating a line may be its boilerplate).
     if (
-        cls_a and cls_b
+        cls_a
+        and cls_b
         and body_cont >= SAME_SHORT_BODY
         and (hours is None or hours <= SHORT_BODY_MAX_HOURS)
         and (title_shared >= SHORT_BODY_TITLE_INFO or a.source != b.source)
@@ -495,11 +532,26 @@ def _compare_event(a: Fingerprint, b: Fingerprint) -> Match | None:
         return None
     cos = _cosine(va, vb)
     na, nb = set(a.names), set(b.names)
-    name_sim, _ = _weighted_jaccard(na, nb) if na and nb else (0.0, 0.0)
-    signals = {"text_cosine": round(cos, 3), "name_sim": round(name_sim, 3)}
-    if cos >= EVENT_SIM and name_sim >= EVENT_NAME_SIM:
+    smaller = min(_info(na), _info(nb))
+    name_sim = _info(na & nb) / smaller if smaller else 0.0
+    # The headline's own names (a headline word that is a name in the body)
+    # missing from the other article entirely, on both sides: two events.
+    own_a = _headline_names(a) - set(b.title) - set(b.body) - nb
+    own_b = _headline_names(b) - set(a.title) - set(a.body) - na
+    signals = {
+        "text_cosine": round(cos, 3),
+        "name_containment": round(name_sim, 3),
+        "names_only_in_a": sorted(own_a)[:5],
+        "names_only_in_b": sorted(own_b)[:5],
+    }
+    if cos >= EVENT_SIM and name_sim >= EVENT_NAME_SIM and not (own_a and own_b):
         return Match(round((cos + name_sim) / 2, 3), "event", signals)
     return None
+
+
+def _headline_names(fp: Fingerprint) -> set[str]:
+    names = set(fp.names)
+    return {t for t in _content(fp.title) if t in names and idf(t) >= MIN_KEY_IDF}
 
 
 # ----------------------------------------------------------------------------
@@ -532,9 +584,7 @@ def index_keys(fp: Fingerprint, level: str = "article") -> frozenset[str]:
         # a body cut short keeps its beginning
         keys.add(_key_hash("p:", " ".join(fp.body[:PREFIX_KEY_TOKENS])))
     if cls == 2:
-        hashed = sorted(
-            _key_hash("b:", " ".join(s)) for s in _shingles(fp.body) if _content(list(s))
-        )
+        hashed = sorted(_key_hash("b:", " ".join(s)) for s in _shingles(fp.body) if _content(list(s)))
         keys.update(hashed[:BODY_KEYS])
     keys.update("t:" + w for w in _rarest(_content(fp.title), TITLE_KEYS))
     if level == "event":

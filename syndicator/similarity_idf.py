@@ -831,6 +831,4 @@ _DATA = (
     "zero:28 zimbabw:16 zimmerman:50 zivkovic:8 zoe:5 zombi:5 zone:56"
 )
 
-DOC_FREQ = MappingProxyType(
-    {w: int(c) for w, _, c in (p.partition(":") for p in _DATA.split())}
-)
+DOC_FREQ = MappingProxyType({w: int(c) for w, _, c in (p.partition(":") for p in _DATA.split())})

@@ -43,7 +43,7 @@ def client(tmp_path):
 
 
 def test_content_types_and_caching_headers(client):
-    c, public = client
+    c, _ = client
     expected = {
         "/all.rss": "application/rss+xml; charset=utf-8",
         "/all.atom": "application/atom+xml; charset=utf-8",

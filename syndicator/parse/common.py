@@ -58,7 +58,9 @@ def make_entry(
         updated=updated,
         author=plain_title(author)[:300],
         categories=cats,
-        enclosures=tuple(e for e in enclosures if e.url),
+        enclosures=tuple(
+            Enclosure(absolute(e.url, url or base), e.type, e.length) for e in enclosures if e.url
+        ),
         image=absolute(image, url or base),
         language=language,
     )

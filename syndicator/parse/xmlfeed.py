@@ -71,7 +71,9 @@ def _entry(e: Any, base: str, language: str):
         summary_html=summary_html,
         content_html=content_html,
         published=struct_to_datetime(e.get("published_parsed")),
-        updated=struct_to_datetime(e.get("updated_parsed")),
+        # dict.get: feedparser's own get() maps a missing updated_parsed to
+        # published_parsed, with a DeprecationWarning.
+        updated=struct_to_datetime(dict.get(e, "updated_parsed")),
         author=e.get("author", "") or "",
         categories=[t.get("term") or t.get("label") or "" for t in e.get("tags", []) or []],
         enclosures=enclosures,

@@ -1,0 +1,275 @@
+"""Unit tests of the pure similarity core (syndicator.similarity).
+
+A few fixtures quote rows of the project's evaluation data: Upworthy Research
+Archive (CC BY 4.0; Matias, Munger, Le Quere, Ebersole 2021) and ECB+
+(CC BY 3.0; Cybulska & Vossen 2014).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from syndicator.similarity import (
+    Doc,
+    Fingerprint,
+    compare,
+    fingerprint,
+    fingerprint_from_dict,
+    fingerprint_to_dict,
+    index_keys,
+    normalise_text,
+)
+
+T0 = datetime(2014, 11, 20, 15, 0, tzinfo=UTC)
+
+# Upworthy Research Archive, cluster 546d9c63 (one lede, several headlines).
+LEDE = (
+    "In the U.S., we have the highest documented rate of incarceration in the world. "
+    "Seriously! We put people in prison at a higher rate than ANY other country, "
+    "including Russia, China, and Iran."
+)
+VARIANT_TITLES = (
+    "So, Can We Still Call Ourselves Land Of The Free?",
+    "The Statistic That Should Make Every American Rethink Our Prisons",
+    "We Lock Up More People Than Any Other Country On Earth",
+)
+
+# ECB+ topic 1: two different events of one topic.
+REID = Doc(
+    title="Tara Reid has entered a rehab program, the American Pie star's rep confirmed",
+    body=(
+        "Tara Reid has entered a rehab program, the American Pie star's rep confirmed to People "
+        "and Us Weekly on Friday. Tara Reid has checked herself into Promises Treatment Center, "
+        "Reid's rep told Us. We appreciate your respect to her and her family's privacy at this time."
+    ),
+    url="https://example.org/reid-rehab",
+    published=T0,
+    source="Celebrity Wire",
+)
+LOHAN = Doc(
+    title="Lindsay Lohan checks into rehab at Betty Ford Center",
+    body=(
+        "Lindsay Lohan checks into rehab at Betty Ford Center. Actress Lindsay Lohan finally "
+        "checked into court-mandated rehab at the Betty Ford Center late Thursday, after skipping "
+        "out on entering a Newport Beach rehabilitation facility. We appreciate your respect to "
+        "her and her family's privacy at this time."
+    ),
+    url="https://example.org/lohan-rehab",
+    published=T0 + timedelta(hours=5),
+    source="Celebrity Wire",
+)
+
+
+def doc(title: str, body: str = "", *, url: str = "", hours: float = 0.0, source: str = "A") -> Doc:
+    return Doc(title=title, body=body, url=url, published=T0 + timedelta(hours=hours), source=source)
+
+
+def fp(*args, **kwargs) -> Fingerprint:
+    return fingerprint(doc(*args, **kwargs))
+
+
+def matches(a: Fingerprint, b: Fingerprint, level: str = "article") -> bool:
+    ab, ba = compare(a, b, level), compare(b, a, level)
+    assert (ab is None) == (ba is None), "compare must be symmetric"
+    return ab is not None
+
+
+# --- normalisation ------------------------------------------------------------
+
+
+def test_normalise_text_typography() -> None:
+    text = "It\u2019s \u201cgreat\u201d \u2014 really&nbsp;so\u00a0 "
+    assert normalise_text(text) == 'It\'s "great" - really so'
+
+
+def test_fingerprint_strips_boilerplate_and_ellipsis() -> None:
+    whole = fp("T", LEDE)
+    cut = fp("T", LEDE[:120] + " [\u2026]\nThe post T appeared first on Good News Relay.")
+    assert cut.body_truncated and not whole.body_truncated
+    assert "appeared" not in cut.body
+    assert whole.body[: len(cut.body)] == cut.body
+
+
+def test_body_equal_to_title_is_dropped() -> None:
+    assert (
+        fp("Fed official says weak data caused by weather", "Fed official says weak data caused by weather").body == ()
+    )
+
+
+# --- variants -----------------------------------------------------------------
+
+
+def noisy_variants() -> list[Fingerprint]:
+    curly = LEDE.replace("U.S.,", "U.S.,\u00a0").replace("'", "\u2019")
+    bodies = [
+        LEDE,
+        LEDE[:140].rstrip() + "\u2026",
+        curly + f"\n\nThe post {VARIANT_TITLES[2]} appeared first on Good News Relay.",
+    ]
+    sources = ["Upworthy", "Upworthy (excerpt feed)", "GoodNewsRelay"]
+    return [
+        fp(t, b, url=f"https://u.example/{i}", hours=i, source=s)
+        for i, (t, b, s) in enumerate(zip(VARIANT_TITLES, bodies, sources, strict=False))
+    ]
+
+
+def test_variants_with_noisy_bodies_match() -> None:
+    fps = noisy_variants()
+    for i in range(len(fps)):
+        for j in range(i + 1, len(fps)):
+            m = compare(fps[i], fps[j])
+            assert m is not None and m.kind == "body", (i, j, m)
+            assert matches(fps[i], fps[j])
+
+
+def test_index_keys_shared_by_true_pairs() -> None:
+    fps = noisy_variants()
+    for i in range(len(fps)):
+        for j in range(i + 1, len(fps)):
+            assert index_keys(fps[i]) & index_keys(fps[j])
+
+
+def test_index_keys_are_few_and_skip_common_words() -> None:
+    f = fingerprint(REID)
+    keys = index_keys(f, "event")
+    assert 0 < len(keys) <= 40
+    assert index_keys(f) <= keys  # event keys extend article keys
+    assert not {"t:the", "t:has", "t:star", "t:a"} & keys
+
+
+def test_different_stories_on_one_topic_do_not_match() -> None:
+    a, b = fingerprint(REID), fingerprint(LOHAN)
+    assert not matches(a, b)
+    assert not matches(a, b, "event")
+
+
+def test_same_headline_different_numbers_or_names_do_not_match() -> None:
+    a = fp("He's Worked At Pizza Hut For 8 Years. Guess How Much He Makes.", hours=0)
+    b = fp("He's Worked At Burger King For 8 Years. Just Guess How Much He Makes.", hours=1, source="B")
+    assert not matches(a, b)
+
+
+# --- short and generic bodies --------------------------------------------------
+
+
+@pytest.mark.parametrize("body", ["This is powerful stuff.", "", "Read more", "I mean, really \u2014 think about it."])
+def test_short_generic_bodies_never_match_alone(body: str) -> None:
+    a = fp("Everyone waited for it to be taken down. 150 million views later", body)
+    b = fp("This video slipped past Chinese censors, but the creator can't breathe easy", body, source="B", hours=1)
+    assert not matches(a, b)
+
+
+def test_same_source_same_short_body_needs_a_headline_word() -> None:
+    body = "That cloud of smoke is a subtle metaphor for a cloud of smoke."
+    a = fp("Kids Love To Smoke Cigarettes, Right?", body, source="Upworthy")
+    b = fp("Why Some People Still Buy Lottery Tickets", body, source="Upworthy", hours=1)
+    assert not matches(a, b)
+    c = fp("How To Stop A Child From Smoking In 30 Seconds", body, source="Upworthy", hours=1)
+    assert matches(a, c)
+
+
+# --- headline-only bar -----------------------------------------------------------
+
+
+def test_headline_only_needs_near_identical_informative_headlines() -> None:
+    a = fp("Fed's Charles Plosser sees high bar for change in pace of tapering")
+    b = fp("Fed's Charles Plosser sees high bar for change in pace of tapering", source="B", hours=2)
+    c = fp("Fed official says weak data caused by weather, should not slow taper", source="C", hours=2)
+    assert matches(a, b)
+    assert compare(a, b).kind == "headline"
+    assert not matches(a, c)
+
+
+def test_headline_only_bar_is_higher_than_headline_plus_body() -> None:
+    t1 = "Watch This Incredible Young Mother Bring A Room Full Of World Leaders To Tears"
+    t2 = "Incredible Young Mother Brings World Leaders To Tears With A Poem About Her Country"
+    body1 = (
+        "Kathy Jetnil-Kijiner, a poet from the Marshall Islands, spoke at the opening of the "
+        "United Nations Climate Summit in New York and read a poem to her baby daughter about "
+        "rising seas that threaten to swallow her home."
+    )
+    body2 = body1[:110] + " and more, much more, about the rising seas of the Pacific that threaten every atoll"
+    assert not matches(fp(t1), fp(t2, source="B", hours=1))
+    assert matches(fp(t1, body1), fp(t2, body2, source="B", hours=1))
+
+
+def test_generic_short_headlines_do_not_match() -> None:
+    assert not matches(fp("Breaking News"), fp("Breaking News", source="B"))
+
+
+def test_headline_only_far_apart_in_time_does_not_match() -> None:
+    t = "Sbarro again files for Ch. 11 reorganization after slump in mall traffic"
+    assert matches(fp(t), fp(t, source="B", hours=3))
+    assert not matches(fp(t), fp(t, source="B", hours=60))
+
+
+def test_same_canonical_url_matches() -> None:
+    a = fp("One", url="https://www.example.com/news/2014/story-123?utm_source=rss")
+    b = fp("Two", url="http://example.com/news/2014/story-123/", source="B")
+    assert compare(a, b).kind == "url"
+    assert not matches(fp("One", url="https://example.com/"), fp("Two", url="https://example.com", source="B"))
+
+
+# --- event level ------------------------------------------------------------------
+
+
+def test_event_level_is_a_superset_of_article_level() -> None:
+    fps = [*noisy_variants(), fingerprint(REID), fingerprint(LOHAN)]
+    for a in fps:
+        for b in fps:
+            if compare(a, b) is not None:
+                assert compare(a, b, "event") is not None
+
+
+def test_event_level_groups_two_reports_of_one_event() -> None:
+    other = Doc(
+        title="Perennial party girl Tara Reid checked herself into Promises Treatment Center",
+        body=(
+            "Perennial party girl Tara Reid checked herself into Promises Treatment Center, her rep "
+            "told People. Ketsoyan would not say what the American Pie star was being treated for. "
+            "A friend of the actress told People she went to Promises on Tuesday and that her friends "
+            "and family supported her decision. Reid launched a new fashion line called Mantra."
+        ),
+        url="https://example.net/tara-reid",
+        published=T0 + timedelta(hours=3),
+        source="Gossip Daily",
+    )
+    a, b = fingerprint(REID), fingerprint(other)
+    assert not matches(a, b)
+    assert matches(a, b, "event")
+
+
+def test_unknown_level_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        compare(fingerprint(REID), fingerprint(LOHAN), "topic")
+    with pytest.raises(ValueError):
+        index_keys(fingerprint(REID), "topic")
+
+
+# --- determinism and round trip -------------------------------------------------
+
+
+def test_deterministic() -> None:
+    a1, a2 = fingerprint(REID), fingerprint(REID)
+    assert a1 == a2
+    assert index_keys(a1) == index_keys(a2)
+    assert compare(a1, fingerprint(LOHAN)) == compare(a2, fingerprint(LOHAN))
+
+
+def test_fingerprint_dict_round_trip_through_json() -> None:
+    for f in [*noisy_variants(), fingerprint(REID), fp("", "")]:
+        d = json.loads(json.dumps(fingerprint_to_dict(f)))
+        back = fingerprint_from_dict(d)
+        assert back == f
+        assert index_keys(back, "event") == index_keys(f, "event")
+
+
+def test_match_signals_are_json() -> None:
+    fps = noisy_variants()
+    m = compare(fps[0], fps[1])
+    assert m is not None
+    json.dumps(m.signals)
+    assert 0.0 <= m.score <= 1.0

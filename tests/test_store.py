@@ -1,0 +1,88 @@
+"""The store on a real SQLite file: migrations match the models, merging rules, absorption."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import select
+
+from syndicator.model import Entry
+from syndicator.store import Store
+from syndicator.store.db import MIGRATIONS, SCHEMA_HEAD, current_revision
+from syndicator.store.schema import ArticleRow, Base, StoryAliasRow, StoryRow
+from tests.feedmaker import long_body
+
+NOW = datetime(2025, 4, 11, 12, 0, tzinfo=UTC)
+
+
+def _store(tmp_path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.sync_sources([("a", "https://a.example/"), ("b", "https://b.example/")])
+    return store
+
+
+def _entry(guid, url, title, text="", published=NOW) -> Entry:
+    return Entry(guid=guid, url=url, title=title, text=text, summary=text, published=published)
+
+
+def test_migrations_create_exactly_the_models(tmp_path):
+    store = _store(tmp_path)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
+    assert current_revision(store.engine) == SCHEMA_HEAD
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    store.close()
+    Store(f"sqlite:///{tmp_path / 'store.db'}").close()  # reopening an up-to-date store is a no-op
+
+
+def test_article_joining_two_stories_makes_the_older_absorb_the_newer(tmp_path):
+    store = _store(tmp_path)
+    body = long_body("The accord")
+    store.ingest("a", [_entry("1", "https://a.example/one", "Story by URL")], NOW, 72 * 3600)
+    store.ingest("b", [_entry("2", "https://b.example/two", "Story by body", body)], NOW + timedelta(minutes=1),
+                 72 * 3600)
+    assert store.count_stories() == 2
+    with store.session() as s:
+        older = s.scalars(select(StoryRow).where(StoryRow.title == "Story by URL")).one().id
+        newer = s.scalars(select(StoryRow).where(StoryRow.title == "Story by body")).one().id
+    # Same page as story 1, same body as story 2: the two are one story.
+    stats = store.ingest("b", [_entry("3", "http://www.a.example/one/", "Bridge", body)], NOW, 72 * 3600)
+    assert stats.merged == 1 and stats.new_stories == 0
+    assert store.count_stories() == 1
+    with store.session() as s:
+        assert {a.story_id for a in s.scalars(select(ArticleRow))} == {older}
+        alias = s.get(StoryAliasRow, newer)
+        assert alias is not None and alias.story_id == older
+
+
+def test_body_merge_respects_the_window_and_updates_are_not_new(tmp_path):
+    store = _store(tmp_path)
+    body = long_body("The harvest")
+    store.ingest("a", [_entry("1", "https://a.example/1", "Harvest", body)], NOW, 72 * 3600)
+    late = NOW + timedelta(days=4)
+    store.ingest("b", [_entry("2", "https://b.example/2", "Harvest again", body, published=late)], late, 72 * 3600)
+    assert store.count_stories() == 2  # same body, but outside the 72-hour window
+    stats = store.ingest("a", [_entry("1", "https://a.example/1", "Harvest (updated)", body)], NOW, 72 * 3600)
+    assert (stats.new_articles, stats.updated_articles) == (0, 1)
+    again = store.ingest("a", [_entry("1", "https://a.example/1", "Harvest (updated)", body)], NOW, 72 * 3600)
+    assert (again.unchanged, again.updated_articles) == (1, 0)
+    assert store.count_articles() == 2
+
+
+def test_future_dates_are_clamped(tmp_path):
+    store = _store(tmp_path)
+    future = NOW + timedelta(days=365)
+    store.ingest("a", [_entry("1", "https://a.example/1", "From the future", published=future)], NOW, 3600)
+    with store.session() as s:
+        assert s.scalars(select(ArticleRow.published)).one() <= NOW + timedelta(hours=1)
