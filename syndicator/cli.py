@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--limit", type=_non_negative, default=50, help="how many (0: all; default 50)")
     st.add_argument("--explain", metavar="STORY_ID", help="why this story's articles were merged")
 
+    um = sub.add_parser("unmerge", help="split an article out of its story, for good")
+    um.add_argument("article_id")
+    mg = sub.add_parser("merge", help="merge an article into a story by hand")
+    mg.add_argument("article_id")
+    mg.add_argument("story_id")
+
     so = sub.add_parser("sources", help="list, import or export sources")
     sos = so.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
     sos.add_parser("list", help="each source's last fetch, status, next due time, errors")
@@ -152,6 +158,24 @@ def cmd_stories(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_curate(config: Config, args: argparse.Namespace) -> int:
+    from syndicator.publish import publish_all
+    from syndicator.store import curate
+
+    now = datetime.now(UTC)
+    with _store(config) as store:
+        with store.session() as s:
+            if args.command == "unmerge":
+                story = curate.unmerge(s, args.article_id, now)
+                print(f"article {args.article_id} is now story {story}")
+            else:
+                story = curate.merge_by_hand(s, args.article_id, args.story_id, now)
+                print(f"article {args.article_id} is now part of story {story}")
+        published = publish_all(store, config, now)
+    print(f"feeds: {published.feeds} published, {len(published.written)} file(s) written")
+    return EXIT_OK
+
+
 def cmd_sources(config: Config, args: argparse.Namespace) -> int:
     if args.sources_command == "export-opml":
         from syndicator.opml import export_opml
@@ -182,4 +206,6 @@ COMMANDS = {
     "serve": cmd_serve,
     "stories": cmd_stories,
     "sources": cmd_sources,
+    "unmerge": cmd_curate,
+    "merge": cmd_curate,
 }

@@ -138,7 +138,7 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
             error = str(exc)
         else:
             ttl = parsed.ttl_minutes
-            stats = store.ingest(row.name, parsed.entries, now, config.merge.window)
+            stats = store.ingest(row.name, parsed.entries, now, config.merge.window, config.merge.level)
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,
                 entries=len(parsed.entries),

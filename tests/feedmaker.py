@@ -98,10 +98,25 @@ def jsonfeed(items: list[It], title: str = "Test JSON Feed") -> bytes:
     return json.dumps(doc).encode()
 
 
+_WORDS = (
+    "minister council harbour railway election budget festival court hospital river drought vaccine "
+    "factory museum airline strike treaty border satellite orchestra glacier parliament startup mayor "
+    "stadium wildfire pipeline archive senator verdict bridge tariff reactor census ferry laboratory "
+    "cathedral vineyard telescope refinery protest summit novelist earthquake monsoon copper lithium "
+    "ambassador coalition referendum dockworkers pension regulator auction shipwreck tunnel volcano "
+    "hurricane marathon quarantine whistleblower cyberattack merger bankruptcy dividend embargo harvest"
+).split()
+
+
 def long_body(topic: str) -> str:
-    """A body long enough (30+ words) to count as a substantial article body."""
-    return (
-        f"<p>{topic} was announced on Thursday after weeks of negotiations between the parties involved, "
-        "officials said, adding that the details would be published in the coming days once every member "
-        "state has reviewed the final text and its annexes in full.</p>"
-    )
+    """A body long enough (30+ words) to count as substantial, and different for every topic.
+
+    Seeded by the topic, so the same topic always gives the same body and
+    different topics give bodies that share almost no wording.
+    """
+    import random
+
+    rng = random.Random(topic)
+    words = [rng.choice(_WORDS) for _ in range(45)]
+    sentences = [" ".join(words[i : i + 9]).capitalize() + "." for i in range(0, 45, 9)]
+    return f"<p>{topic} made news. " + " ".join(sentences) + "</p>"

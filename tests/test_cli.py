@@ -100,8 +100,8 @@ def test_sources_list_and_stories_text(feed_server, tmp_path):
 
 def test_explain_shows_merge_reasons_and_aliases(feed_server, tmp_path):
     feed_server.resources["/f.xml"] = Resource(rss2([
-        It("One", "https://x.example/a?utm_campaign=1", "1"),
-        It("One again", "https://x.example/a", "2"),
+        It("One", "https://x.example/a/story-one?utm_campaign=1", "1"),
+        It("One again", "https://x.example/a/story-one", "2"),
     ]))
     cfg = write_config(tmp_path, {"f": feed_server.url("/f.xml")})
     assert syndicator("--config", str(cfg), "refresh").returncode == 0
@@ -111,6 +111,6 @@ def test_explain_shows_merge_reasons_and_aliases(feed_server, tmp_path):
     assert out.returncode == 0
     explained = json.loads(out.stdout)
     rules = [a["merge"]["rule"] for a in explained["articles"]]
-    assert sorted(rules) == ["canonical_url", "new"]
+    assert sorted(rules) == ["new", "url"]
     missing = syndicator("--config", str(cfg), "stories", "--explain", "urn:uuid:nope")
     assert missing.returncode == 2 and "no story" in missing.stderr

@@ -155,11 +155,35 @@ def test_same_headline_different_numbers_or_names_do_not_match() -> None:
 # --- short and generic bodies --------------------------------------------------
 
 
+GENERIC_TITLES = (
+    "Everyone waited for it to be taken down. 150 million views later",
+    "This video slipped past Chinese censors, but the creator can't breathe easy",
+)
+
+
 @pytest.mark.parametrize("body", ["This is powerful stuff.", "", "Read more", "I mean, really \u2014 think about it."])
 def test_short_generic_bodies_never_match_alone(body: str) -> None:
-    a = fp("Everyone waited for it to be taken down. 150 million views later", body)
-    b = fp("This video slipped past Chinese censors, but the creator can't breathe easy", body, source="B", hours=1)
-    assert not matches(a, b)
+    t1, t2 = GENERIC_TITLES
+    # far apart in time, or without dates, or from one source: no match
+    a = fp(t1, body)
+    assert not matches(a, fp(t2, body, source="B", hours=30))
+    assert not matches(a, fp(t2, body, hours=1))
+    undated = Doc(title=t2, body=body, url="", published=None, source="B")
+    assert not matches(a, fingerprint(undated))
+
+
+@pytest.mark.parametrize(
+    "body", ["This is powerful stuff.", "I mean, really \u2014 think about it.", "History = Made."]
+)
+def test_same_generic_lede_from_two_sources_within_hours_matches(body: str) -> None:
+    t1, t2 = GENERIC_TITLES
+    a = fp(t1, body, source="A")
+    b = fp(t2, body.replace("'", "\u2019") + " The post X appeared first on B.", source="B", hours=2)
+    assert matches(a, b)
+    assert compare(a, b).kind == "same-body"
+    # a generic line contained in a longer, different lede is not "the same lede"
+    c = fp(t2, body + " " + LEDE, source="B", hours=2)
+    assert not matches(a, c)
 
 
 def test_same_source_same_short_body_needs_a_headline_word() -> None:
@@ -240,6 +264,47 @@ def test_event_level_groups_two_reports_of_one_event() -> None:
     a, b = fingerprint(REID), fingerprint(other)
     assert not matches(a, b)
     assert matches(a, b, "event")
+
+
+def test_event_level_years_that_differ_are_two_events() -> None:
+    body_a = (
+        "Microsoft released an emergency patch for Internet Explorer on Wednesday, fixing a "
+        "flaw that attackers used to take over Windows computers, Microsoft said in {year}. "
+        "Microsoft urged every Internet Explorer user to install the update at once."
+    )
+    body_b = (
+        "Users of Internet Explorer should update now: Microsoft shipped a fix out of cycle for "
+        "the browser flaw criminals exploited against Windows machines. Microsoft confirmed the "
+        "Internet Explorer attacks in {year} and thanked the researchers who reported them."
+    )
+    a = fp("Microsoft patches Internet Explorer flaw", body_a.format(year="2008"), source="A")
+    b = fp("Internet Explorer gets an emergency fix", body_b.format(year="2013"), source="B", hours=2)
+    c = fp("Internet Explorer gets an emergency fix", body_b.format(year="2008"), source="B", hours=2)
+    assert a.years == ("2008",) and b.years == ("2013",)
+    assert not matches(a, c)  # different articles ...
+    assert matches(a, c, "event")  # ... on one event
+    assert not matches(a, b, "event")  # another year: another event of the same kind
+
+
+def test_years_ignore_amounts_and_long_numbers() -> None:
+    f = fp("T", "It cost $2010, or 12,2005 units, 20134 in all, 1,999.5 more, then in 2009, it ended.")
+    assert f.years == ("2009",)
+
+
+def test_event_level_different_main_person_is_another_event() -> None:
+    assert not matches(fingerprint(REID), fingerprint(LOHAN), "event")
+
+
+def test_one_source_rewriting_a_headline_within_hours_matches() -> None:
+    t1 = "Watch Kathy Jetnil-Kijiner Bring A Room Full Of World Leaders To Tears"
+    t2 = "This Poet Has A Message For The UN, And Kathy Jetnil-Kijiner Will Not Be Ignored"
+    a = fp(t1, source="Upworthy")
+    b = fp(t2, source="Upworthy", hours=2)
+    assert matches(a, b)
+    assert compare(a, b).kind == "headline-close"
+    # not from two sources, nor a day apart
+    assert not matches(a, fp(t2, source="Other", hours=2))
+    assert not matches(a, fp(t2, source="Upworthy", hours=30))
 
 
 def test_unknown_level_is_rejected() -> None:

@@ -49,7 +49,7 @@ def test_migrations_create_exactly_the_models(tmp_path):
 def test_article_joining_two_stories_makes_the_older_absorb_the_newer(tmp_path):
     store = _store(tmp_path)
     body = long_body("The accord")
-    store.ingest("a", [_entry("1", "https://a.example/one", "Story by URL")], NOW, 72 * 3600)
+    store.ingest("a", [_entry("1", "https://a.example/news/one", "Story by URL")], NOW, 72 * 3600)
     store.ingest("b", [_entry("2", "https://b.example/two", "Story by body", body)], NOW + timedelta(minutes=1),
                  72 * 3600)
     assert store.count_stories() == 2
@@ -57,7 +57,7 @@ def test_article_joining_two_stories_makes_the_older_absorb_the_newer(tmp_path):
         older = s.scalars(select(StoryRow).where(StoryRow.title == "Story by URL")).one().id
         newer = s.scalars(select(StoryRow).where(StoryRow.title == "Story by body")).one().id
     # Same page as story 1, same body as story 2: the two are one story.
-    stats = store.ingest("b", [_entry("3", "http://www.a.example/one/", "Bridge", body)], NOW, 72 * 3600)
+    stats = store.ingest("b", [_entry("3", "http://www.a.example/news/one/", "Bridge", body)], NOW, 72 * 3600)
     assert stats.merged == 1 and stats.new_stories == 0
     assert store.count_stories() == 1
     with store.session() as s:

@@ -86,12 +86,12 @@ class Store:
     # -- articles and stories ---------------------------------------------
 
     def ingest(
-        self, source: str, entries: Iterable, now: datetime, window_seconds: float
+        self, source: str, entries: Iterable, now: datetime, window_seconds: float, level: str = "article"
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story."""
         with self.session() as s:
             row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
-            return ingest_entries(s, row, list(entries), now, window_seconds)
+            return ingest_entries(s, row, list(entries), now, window_seconds, level)
 
     def count_stories(self) -> int:
         with self.session() as s:

@@ -8,12 +8,13 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from syndicator import merge
+from syndicator import merge, similarity
 from syndicator.model import Entry
-from syndicator.store.schema import ArticleRow, SourceRow, StoryAliasRow, StoryRow
+from syndicator.similarity import Fingerprint
+from syndicator.store.schema import ArticleKeyRow, ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
 
 # Article ids are derived from (source, guid) so the same item always gets
@@ -53,7 +54,8 @@ def content_hash(e: Entry) -> str:
 
 
 def ingest_entries(
-    s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float
+    s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float,
+    level: str = "article",
 ) -> IngestStats:
     stats = IngestStats()
     existing = _existing_articles(s, source.id, [e.guid for e in entries])
@@ -65,7 +67,8 @@ def ingest_entries(
             if row.content_hash == digest:
                 stats.unchanged += 1
                 continue
-            _fill(row, entry, now, keep_published=True)
+            fp = _fill(row, entry, source.name, now, keep_published=True)
+            _index(s, row, fp)
             row.content_hash = digest
             stats.updated_articles += 1
             continue
@@ -73,10 +76,11 @@ def ingest_entries(
             id=article_id(source.name, entry.guid), source_id=source.id, guid=entry.guid,
             fetched_at=now, content_hash=digest, merge_reason={},
         )
-        _fill(row, entry, now, keep_published=False)
-        _place(s, row, now, window, stats)
+        fp = _fill(row, entry, source.name, now, keep_published=False)
+        _place(s, row, fp, now, window, level, stats)
         s.add(row)
-        s.flush()  # later entries of this batch must see this one as a candidate
+        s.flush()
+        _index(s, row, fp)  # later entries of this batch must see this one as a candidate
         existing[entry.guid] = row
         stats.new_articles += 1
     source.entries_seen += len(entries)
@@ -92,7 +96,7 @@ def _existing_articles(s: Session, source_id: int, guids: list[str]) -> dict[str
     return found
 
 
-def _fill(row: ArticleRow, e: Entry, now: datetime, *, keep_published: bool) -> None:
+def _fill(row: ArticleRow, e: Entry, source: str, now: datetime, *, keep_published: bool) -> Fingerprint:
     row.url = e.url
     row.canonical_url = canonical_url(e.url)
     row.title = e.title
@@ -105,38 +109,93 @@ def _fill(row: ArticleRow, e: Entry, now: datetime, *, keep_published: bool) -> 
     row.image = e.image
     row.language = e.language
     row.updated = e.updated
-    row.body_hash = merge.body_hash(e.text)
     if not keep_published:
         published = e.published or now
         row.published = min(published, now + FUTURE_SLACK)
+    fp = similarity.fingerprint(
+        similarity.Doc(title=e.title, body=e.text, url=e.url, published=row.published, source=source)
+    )
+    row.fingerprint = similarity.fingerprint_to_dict(fp)
+    row.body_hash = fp.body_hash or None
+    return fp
 
 
-def _place(s: Session, row: ArticleRow, now: datetime, window: timedelta, stats: IngestStats) -> None:
-    """Put a new article into its story: an existing one (merging) or a new one."""
-    conditions = []
+def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:
+    """(Re)write the article's postings in the merge index.
+
+    Event-level keys are a superset of article-level ones; storing them all
+    lets ``[merge] level`` change without rebuilding the index.
+    """
+    s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id == row.id))
+    for key in sorted(similarity.index_keys(fp, "event")):
+        s.add(ArticleKeyRow(key=key, article_id=row.id, published=row.published))
+
+
+def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, level: str):
+    """Stored articles sharing an index key within the window, or the canonical URL at any time."""
+    keys = sorted(similarity.index_keys(fp, level))
+    lo, hi = row.published - window, row.published + window
+    ids: set[str] = set()
+    if keys:
+        counts = s.execute(
+            select(ArticleKeyRow.key, func.count())
+            .where(ArticleKeyRow.key.in_(keys), ArticleKeyRow.published.between(lo, hi))
+            .group_by(ArticleKeyRow.key)
+        ).all()
+        usable = [k for k, n in counts if n <= merge.MAX_POSTINGS_PER_KEY]
+        if usable:
+            ids.update(
+                s.scalars(
+                    select(ArticleKeyRow.article_id).where(
+                        ArticleKeyRow.key.in_(usable), ArticleKeyRow.published.between(lo, hi)
+                    )
+                )
+            )
     if row.canonical_url:
-        conditions.append(ArticleRow.canonical_url == row.canonical_url)
-    if row.body_hash:
-        conditions.append(
-            (ArticleRow.body_hash == row.body_hash)
-            & (ArticleRow.published >= row.published - window)
-            & (ArticleRow.published <= row.published + window)
-        )
-    candidates: list[merge.Candidate] = []
+        ids.update(s.scalars(select(ArticleRow.id).where(ArticleRow.canonical_url == row.canonical_url).limit(50)))
+    ids.discard(row.id)
+    if not ids:
+        return [], frozenset()
+    rows = s.execute(
+        select(ArticleRow.id, ArticleRow.story_id, StoryRow.created_at, ArticleRow.fingerprint)
+        .join(StoryRow, StoryRow.id == ArticleRow.story_id)
+        .where(ArticleRow.id.in_(sorted(ids)))
+    ).all()
+    cands = [
+        merge.Candidate(aid, sid, created, similarity.fingerprint_from_dict(fpd))
+        for aid, sid, created, fpd in rows
+        if fpd
+    ]
     boilerplate: frozenset[str] = frozenset()
-    if conditions:
-        stmt = (
-            select(ArticleRow.id, ArticleRow.story_id, StoryRow.created_at,
-                   ArticleRow.canonical_url, ArticleRow.body_hash)
-            .join(StoryRow, StoryRow.id == ArticleRow.story_id)
-            .where(or_(*conditions))
-            .limit(200)
+    if fp.body_hash:
+        same = s.scalar(
+            select(func.count()).select_from(ArticleRow)
+            .where(ArticleRow.body_hash == fp.body_hash, ArticleRow.published.between(lo, hi))
         )
-        candidates = [merge.Candidate(*r) for r in s.execute(stmt)]
-        same_body = sum(1 for c in candidates if row.body_hash and c.body_hash == row.body_hash)
-        if same_body >= merge.BOILERPLATE_ARTICLES:
-            boilerplate = frozenset({row.body_hash})
-    decision = merge.decide(row.canonical_url, row.body_hash, candidates, boilerplate)
+        if same and same >= merge.BOILERPLATE_ARTICLES:
+            boilerplate = frozenset({fp.body_hash})
+    return cands, boilerplate
+
+
+def _splits(s: Session, story_ids: set[str]) -> frozenset[tuple[str, str]]:
+    if len(story_ids) < 2:
+        return frozenset()
+    rows = s.execute(
+        select(StorySplitRow.story_a, StorySplitRow.story_b).where(
+            StorySplitRow.story_a.in_(story_ids), StorySplitRow.story_b.in_(story_ids)
+        )
+    ).all()
+    return frozenset((a, b) for a, b in rows)
+
+
+def _place(
+    s: Session, row: ArticleRow, fp: Fingerprint, now: datetime, window: timedelta, level: str,
+    stats: IngestStats,
+) -> None:
+    """Put a new article into its story: an existing one (merging) or a new one."""
+    candidates, boilerplate = _candidates(s, row, fp, window, level)
+    splits = _splits(s, {c.story_id for c in candidates})
+    decision = merge.decide(fp, candidates, level=level, splits=splits, boilerplate=boilerplate)
     if decision.target is None:
         story = StoryRow(
             id=new_story_id(), created_at=now, published=row.published, updated=row.published,
@@ -165,5 +224,19 @@ def absorb(s: Session, keeper: str, absorbed: str, now: datetime) -> None:
     """The older story ``keeper`` takes over ``absorbed``, whose id becomes an alias."""
     s.execute(update(ArticleRow).where(ArticleRow.story_id == absorbed).values(story_id=keeper))
     s.execute(update(StoryAliasRow).where(StoryAliasRow.story_id == absorbed).values(story_id=keeper))
+    _repoint_splits(s, absorbed, keeper)
     s.execute(delete(StoryRow).where(StoryRow.id == absorbed))
     s.add(StoryAliasRow(alias_id=absorbed, story_id=keeper, created_at=now))
+
+
+def _repoint_splits(s: Session, old: str, new: str) -> None:
+    rows = s.execute(
+        select(StorySplitRow).where((StorySplitRow.story_a == old) | (StorySplitRow.story_b == old))
+    ).scalars().all()
+    for split in rows:
+        other = split.story_b if split.story_a == old else split.story_a
+        s.delete(split)
+        if other != new:
+            a, b = merge.split_key(new, other)
+            if s.get(StorySplitRow, (a, b)) is None:
+                s.add(StorySplitRow(story_a=a, story_b=b, created_at=split.created_at))

@@ -119,6 +119,35 @@ class ArticleRow(Base):
     story_id: Mapped[str] = mapped_column(ForeignKey("stories.id"))
     # Why this article joined its story: {"rule": ..., "with": article id, ...}.
     merge_reason: Mapped[dict] = mapped_column(JSON, default=dict)
+    # syndicator.similarity's fingerprint, what merge decisions compare.
+    fingerprint: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ArticleKeyRow(Base):
+    """The merge index: postings of similarity keys, so candidates are found without a scan."""
+
+    __tablename__ = "article_keys"
+    __table_args__ = (
+        Index("ix_article_keys_key_published", "key", "published"),
+        Index("ix_article_keys_article_id", "article_id"),
+    )
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    published: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StorySplitRow(Base):
+    """Two stories a person split apart (``syndicator unmerge``): never joined again.
+
+    Stored once per pair, ``story_a`` < ``story_b``.
+    """
+
+    __tablename__ = "story_splits"
+
+    story_a: Mapped[str] = mapped_column(String(64), primary_key=True)
+    story_b: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StoryAliasRow(Base):
