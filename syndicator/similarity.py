@@ -24,13 +24,20 @@ Decision rules (``level="article"``), each one symmetric in ``a`` and ``b``:
   one-liner) and one is (almost) contained in the other, measured on word
   3-shingles with containment so that a body cut short still matches the whole.
 * ``headline+body``: similar headlines and bodies that agree only in part.
+* ``same-body``: the same lede, however short or generic, from two sources
+  published within SAME_BODY_MAX_HOURS (A/B variants go out together); never
+  undated, never one source alone (its boilerplate line).
 * ``headline``: a headline-only match, held to a higher bar: near-identical
   headlines that share enough informative words, and bodies that do not
   contradict it.
+* ``headline-close``: one source's headline rewrite within CLOSE_HOURS that
+  shares a rare word (a name) and enough idf mass.
 
 ``level="event"`` adds ``event``: different articles on the same event, judged
-on the overlap of rare words and names across headline and body. Every article
-match is also an event match.
+on the tf-idf cosine of headline+body words plus the cosine of name counts
+(who and where, weighted by how often each article repeats them), vetoed when
+both mention years and none in common. Every article match is also an event
+match.
 """
 
 from __future__ import annotations

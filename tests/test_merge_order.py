@@ -52,7 +52,7 @@ def _partition(order: list[int], cuts: list[int]) -> frozenset[frozenset[str]]:
         store.sync_sources([(s, f"https://{s}.example/") for s in SOURCES])
         batches: list[list[int]] = []
         start = 0
-        for cut in sorted(set(cuts)) + [len(order)]:
+        for cut in [*sorted(set(cuts)), len(order)]:
             if cut > start:
                 batches.append(order[start:cut])
                 start = cut
