@@ -168,8 +168,8 @@ def test_reingest_and_new_guid_same_canonical_url_add_no_story(feed_server, tmp_
 
 def test_same_substantial_body_merges_but_short_body_does_not(feed_server, tmp_path):
     body = long_body("The treaty")
-    a = It("Treaty signed", "https://one.example/1", "1", body)
-    b = It("Leaders sign the treaty", "https://two.example/2", "2", body.replace("'", "’"))
+    a = It("Treaty signed", "https://one.example/1", "1", body, T0)
+    b = It("Leaders sign the treaty", "https://two.example/2", "2", body.replace("'", "’"), T0 + timedelta(hours=1))
     c = It("Council approves the new budget", "https://one.example/3", "3", "<p>This is powerful stuff.</p>")
     d = It("Local team wins the final", "https://two.example/4", "4", "<p>This is powerful stuff.</p>")
     feed_server.resources["/one.xml"] = Resource(rss2([a, c]))
