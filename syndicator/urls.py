@@ -18,6 +18,7 @@ _TRACKING_NAMES = frozenset(
         "igshid", "mkt_tok", "_ga", "_gl", "oly_anon_id", "oly_enc_id", "vero_id",
         "wt.mc_id", "ncid", "cmpid", "ocid", "sr_share", "smid", "rss", "track",
         "ref_src", "ref_url", "xtor", "__twitter_impression", "s_cid", "cid_rss",
+        "ref", "source", "cmp", "feed", "feedtype",
     }
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -56,7 +57,8 @@ def canonical_url(url: str) -> str:
     http and https versions of one page compare equal.
     """
     try:
-        parts = urlsplit((url or "").strip())
+        # A backslash-escaped "\?" (seen in the UCI News Aggregator's URLs) is a plain "?".
+        parts = urlsplit((url or "").strip().replace("\\?", "?"))
         port = parts.port
     except ValueError:
         return ""

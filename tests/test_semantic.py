@@ -201,3 +201,37 @@ def test_embed_upworthy_variants_with_no_shared_words(model_ready: None) -> None
         ]
     )
     assert cosine(a, b) > cosine(a, other) + 0.2
+
+
+def test_pipeline_merges_headline_only_rewrites_by_meaning(model_ready: None, feed_server, tmp_path) -> None:
+    """Through the real command line: two headline-only items that share few words but mean the
+    same become one story when the extra is installed, and not with ``semantic = false``."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import Resource, syndicator, write_config
+    from tests.feedmaker import It, rss2
+
+    t0 = datetime(2025, 4, 11, 9, 0, tzinfo=UTC)
+    feed_server.resources["/a.xml"] = Resource(rss2([
+        It("Only Six Western States Commit Troops to Ukraine, Europe Divided", "https://a.example/n/six-states", "a1",
+           published=t0),
+        It("Weak China exports weigh on stocks, hit commodities", "https://a.example/n/china-exports", "a2",
+           published=t0),
+    ]))
+    feed_server.resources["/b.xml"] = Resource(rss2([
+        It("Six Western Nations Pledge Troops to Ukraine, Europe Shows Hesitation", "https://b.example/w/pledge",
+           "b1", published=t0 + timedelta(hours=2)),
+    ]))
+    for semantic_on, expected in ((True, 2), (False, 3)):
+        folder = tmp_path / str(semantic_on)
+        folder.mkdir()
+        cfg = write_config(folder, {"a": feed_server.url("/a.xml"), "b": feed_server.url("/b.xml")},
+                           extra=f"[merge]\nsemantic = {str(semantic_on).lower()}\n")
+        assert syndicator("--config", str(cfg), "refresh").returncode == 0
+        stories = json.loads(syndicator("--config", str(cfg), "stories", "--json").stdout)
+        assert len(stories) == expected, (semantic_on, [s["title"] for s in stories])
+        if semantic_on:
+            merged = next(s for s in stories if len(s["articles"]) == 2)
+            explained = json.loads(syndicator("--config", str(cfg), "stories", "--explain", merged["id"]).stdout)
+            assert "semantic-headline" in {a["merge"].get("rule") for a in explained["articles"]}

@@ -82,7 +82,7 @@ def feed_story_ids(s: Session, config: Config, feed: FeedConfig) -> list[str]:
     return list(s.scalars(stmt))
 
 
-def build_items(s: Session, story_ids: list[str], headline: str) -> list[Item]:
+def build_items(s: Session, story_ids: list[str], headline: str, level: str = "article") -> list[Item]:
     """Items for these stories, in the given order."""
     if not story_ids:
         return []
@@ -102,11 +102,11 @@ def build_items(s: Session, story_ids: list[str], headline: str) -> list[Item]:
         members = by_story.get(sid)
         if story is None or not members:
             continue
-        items.append(_item(story, members, headline))
+        items.append(_item(story, members, headline, level))
     return items
 
 
-def _item(story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str) -> Item:
+def _item(story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str, level: str) -> Item:
     chosen, source = next(((a, src) for a, src in members if a.id == story.chosen_article_id), members[0])
     title = chosen.title
     if headline == "latest":
@@ -120,7 +120,9 @@ def _item(story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str)
         seen.add(article.title.casefold())
         variants.append(Variant(article.title, article.url, src))
     body = chosen.content or chosen.summary
-    body_html = body + _variants_html(variants)
+    # At event level the other articles are other outlets' coverage, not other headlines of one article.
+    label = "Coverage" if level == "event" else "Also published as"
+    body_html = body + _variants_html(variants, label)
     return Item(
         id=story.id,
         title=title,
@@ -141,7 +143,7 @@ def _item(story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str)
     )
 
 
-def _variants_html(variants: list[Variant]) -> str:
+def _variants_html(variants: list[Variant], label: str) -> str:
     if not variants:
         return ""
     lis = "".join(
@@ -150,7 +152,7 @@ def _variants_html(variants: list[Variant]) -> str:
         else f"<li>{escape(v.title)} ({escape(v.source)})</li>"
         for v in variants
     )
-    return f"<p>Also published as:</p><ul>{lis}</ul>"
+    return f"<p>{label}:</p><ul>{lis}</ul>"
 
 
 def count_stories(s: Session) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from syndicator.store import db
-from syndicator.store.ingest import IngestStats, ingest_entries
+from syndicator.store.ingest import Embedder, IngestStats, ingest_entries
 from syndicator.store.schema import (
     ArticleRow,
     FeedStateRow,
@@ -86,12 +86,18 @@ class Store:
     # -- articles and stories ---------------------------------------------
 
     def ingest(
-        self, source: str, entries: Iterable, now: datetime, window_seconds: float, level: str = "article"
+        self,
+        source: str,
+        entries: Iterable,
+        now: datetime,
+        window_seconds: float,
+        level: str = "article",
+        embed: Embedder | None = None,
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story."""
         with self.session() as s:
             row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
-            return ingest_entries(s, row, list(entries), now, window_seconds, level)
+            return ingest_entries(s, row, list(entries), now, window_seconds, level, embed)
 
     def count_stories(self) -> int:
         with self.session() as s:

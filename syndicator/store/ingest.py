@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -53,21 +54,31 @@ def content_hash(e: Entry) -> str:
     return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
+Embedder = Callable[[list[str]], list[bytes]]
+
+
 def ingest_entries(
     s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float,
-    level: str = "article",
+    level: str = "article", embed: Embedder | None = None,
 ) -> IngestStats:
     stats = IngestStats()
     existing = _existing_articles(s, source.id, [e.guid for e in entries])
     window = timedelta(seconds=window_seconds)
-    for entry in entries:
+    digests = [content_hash(e) for e in entries]
+    vectors: dict[str, bytes] = {}
+    if embed is not None:
+        # One batch per source: the model is far faster on many headlines at once.
+        todo = [e for e, d in zip(entries, digests, strict=True)
+                if e.guid not in existing or existing[e.guid].content_hash != d]
+        if todo:
+            vectors = dict(zip((e.guid for e in todo), embed([e.title for e in todo]), strict=True))
+    for entry, digest in zip(entries, digests, strict=True):
         row = existing.get(entry.guid)
-        digest = content_hash(entry)
         if row is not None:
             if row.content_hash == digest:
                 stats.unchanged += 1
                 continue
-            fp = _fill(row, entry, source.name, now, keep_published=True)
+            fp = _fill(row, entry, source.name, now, vectors.get(entry.guid), keep_published=True)
             _index(s, row, fp)
             row.content_hash = digest
             stats.updated_articles += 1
@@ -76,7 +87,7 @@ def ingest_entries(
             id=article_id(source.name, entry.guid), source_id=source.id, guid=entry.guid,
             fetched_at=now, content_hash=digest, merge_reason={},
         )
-        fp = _fill(row, entry, source.name, now, keep_published=False)
+        fp = _fill(row, entry, source.name, now, vectors.get(entry.guid), keep_published=False)
         _place(s, row, fp, now, window, level, stats)
         s.add(row)
         s.flush()
@@ -96,7 +107,9 @@ def _existing_articles(s: Session, source_id: int, guids: list[str]) -> dict[str
     return found
 
 
-def _fill(row: ArticleRow, e: Entry, source: str, now: datetime, *, keep_published: bool) -> Fingerprint:
+def _fill(
+    row: ArticleRow, e: Entry, source: str, now: datetime, vector: bytes | None, *, keep_published: bool
+) -> Fingerprint:
     row.url = e.url
     row.canonical_url = canonical_url(e.url)
     row.title = e.title
@@ -113,7 +126,9 @@ def _fill(row: ArticleRow, e: Entry, source: str, now: datetime, *, keep_publish
         published = e.published or now
         row.published = min(published, now + FUTURE_SLACK)
     fp = similarity.fingerprint(
-        similarity.Doc(title=e.title, body=e.text, url=e.url, published=row.published, source=source)
+        similarity.Doc(
+            title=e.title, body=e.text, url=e.url, published=row.published, source=source, title_vec=vector
+        )
     )
     row.fingerprint = similarity.fingerprint_to_dict(fp)
     row.body_hash = fp.body_hash or None
