@@ -17,9 +17,15 @@ from datetime import datetime
 from syndicator import similarity
 from syndicator.similarity import Fingerprint
 
-# A body carried by this many articles in the window is a site-wide
-# boilerplate excerpt, not an article: it stops counting as evidence.
-BOILERPLATE_ARTICLES = 8
+# A body carried by this many articles of one source in the window is a
+# site-wide boilerplate excerpt, not an article: it stops counting as
+# evidence. (A/B tests publish up to 20 variants of one story, found in the
+# Upworthy data, but they are not all one feed's items in one window.)
+BOILERPLATE_ARTICLES = 10
+# ... or, within one fetched feed document, this many items being at least
+# this share of the document's items.
+BOILERPLATE_MIN = 3
+BOILERPLATE_SHARE = 0.5
 # A key with more postings than this in the window is too common to
 # narrow anything down (think a wire service's standard first words):
 # it is skipped, which keeps the cost per article flat.

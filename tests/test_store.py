@@ -86,3 +86,24 @@ def test_future_dates_are_clamped(tmp_path):
     store.ingest("a", [_entry("1", "https://a.example/1", "From the future", published=future)], NOW, 3600)
     with store.session() as s:
         assert s.scalars(select(ArticleRow.published)).one() <= NOW + timedelta(hours=1)
+
+
+def test_site_wide_boilerplate_excerpt_does_not_merge_a_source(tmp_path):
+    store = _store(tmp_path)
+    excerpt = (
+        "Read the full story on Example Daily, the independent newspaper for politics, business, culture and "
+        "sport, with award-winning reporting from our correspondents around the world every single day."
+    )
+    topics = ["Budget vote", "Harbour strike", "Museum reopens", "Ferry delayed", "Mayor resigns", "Comet seen",
+              "Vineyard sold", "Bridge closed", "Census results", "Tunnel opens", "Glacier melts", "Court rules"]
+    entries = [
+        _entry(f"g{k}", f"https://a.example/news/{k}-story", f"{t} in the city", excerpt, NOW + timedelta(hours=k))
+        for k, t in enumerate(topics)
+    ]
+    # Seen in one feed document, the stock excerpt is recognised before any item is placed.
+    store.ingest("a", entries[:8], NOW + timedelta(hours=12), 72 * 3600)
+    assert store.count_stories() == 8
+    # Later fetches that bring one item at a time: the stored count says the same.
+    for entry in entries[8:]:
+        store.ingest("a", [entry], NOW + timedelta(hours=12), 72 * 3600)
+    assert store.count_stories() == len(topics)

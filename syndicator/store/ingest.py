@@ -72,6 +72,7 @@ def ingest_entries(
                 if e.guid not in existing or existing[e.guid].content_hash != d]
         if todo:
             vectors = dict(zip((e.guid for e in todo), embed([e.title for e in todo]), strict=True))
+    stock = _stock_excerpts(entries, existing)
     for entry, digest in zip(entries, digests, strict=True):
         row = existing.get(entry.guid)
         if row is not None:
@@ -88,7 +89,7 @@ def ingest_entries(
             fetched_at=now, content_hash=digest, merge_reason={},
         )
         fp = _fill(row, entry, source.name, now, vectors.get(entry.guid), keep_published=False)
-        _place(s, row, fp, now, window, level, stats)
+        _place(s, row, fp, now, window, level, stats, stock)
         s.add(row)
         s.flush()
         _index(s, row, fp)  # later entries of this batch must see this one as a candidate
@@ -182,14 +183,48 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
         if fpd
     ]
     boilerplate: frozenset[str] = frozenset()
-    if fp.body_hash:
-        same = s.scalar(
-            select(func.count()).select_from(ArticleRow)
-            .where(ArticleRow.body_hash == fp.body_hash, ArticleRow.published.between(lo, hi))
-        )
-        if same and same >= merge.BOILERPLATE_ARTICLES:
-            boilerplate = frozenset({fp.body_hash})
+    if fp.body_hash and _is_boilerplate(s, row, fp.body_hash, lo, hi):
+        boilerplate = frozenset({fp.body_hash})
     return cands, boilerplate
+
+
+def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:
+    """A body that very many of the source's stored items carry is a site-wide excerpt.
+
+    Counted in the article's own source: A/B tests publish up to 20 variants
+    of one story (Upworthy data), spread over time and sources, while a
+    site's stock excerpt is on all its items.
+    """
+    same = s.scalar(
+        select(func.count()).select_from(ArticleRow).where(
+            ArticleRow.source_id == row.source_id,
+            ArticleRow.published.between(lo, hi),
+            ArticleRow.body_hash == body_hash,
+        )
+    )
+    return (same or 0) >= merge.BOILERPLATE_ARTICLES
+
+
+def _stock_excerpts(entries: list[Entry], existing: dict[str, ArticleRow]) -> frozenset[str]:
+    """Bodies that most items of this feed document carry: the site's stock excerpt.
+
+    Seen on the whole document before any item is placed, so that not even
+    the first few items merge on it (as they would if counted one by one).
+    """
+    if len(entries) < merge.BOILERPLATE_MIN:
+        return frozenset()
+    counts: dict[str, int] = {}
+    for e in entries:
+        row = existing.get(e.guid)
+        if row is not None:
+            digest = row.body_hash
+        else:
+            digest = similarity.fingerprint(similarity.Doc(e.title, e.text, "", None, "")).body_hash
+        if digest:
+            counts[digest] = counts.get(digest, 0) + 1
+    return frozenset(
+        h for h, n in counts.items() if n >= merge.BOILERPLATE_MIN and n >= merge.BOILERPLATE_SHARE * len(entries)
+    )
 
 
 def _splits(s: Session, story_ids: set[str]) -> frozenset[tuple[str, str]]:
@@ -205,10 +240,11 @@ def _splits(s: Session, story_ids: set[str]) -> frozenset[tuple[str, str]]:
 
 def _place(
     s: Session, row: ArticleRow, fp: Fingerprint, now: datetime, window: timedelta, level: str,
-    stats: IngestStats,
+    stats: IngestStats, stock: frozenset[str] = frozenset(),
 ) -> None:
     """Put a new article into its story: an existing one (merging) or a new one."""
     candidates, boilerplate = _candidates(s, row, fp, window, level)
+    boilerplate |= stock
     splits = _splits(s, {c.story_id for c in candidates})
     decision = merge.decide(fp, candidates, level=level, splits=splits, boilerplate=boilerplate)
     if decision.target is None:
