@@ -114,3 +114,36 @@ def test_explain_shows_merge_reasons_and_aliases(feed_server, tmp_path):
     assert sorted(rules) == ["new", "url"]
     missing = syndicator("--config", str(cfg), "stories", "--explain", "urn:uuid:nope")
     assert missing.returncode == 2 and "no story" in missing.stderr
+
+
+def test_progress_bar_on_a_terminal_and_none_in_a_pipe(feed_server, tmp_path):
+    """A refresh on a terminal draws a progress bar; piped output holds only the summary."""
+    import os
+    import pty
+    import select
+    import sys
+
+    feed_server.resources["/f.xml"] = Resource(rss2([It("Hello", "https://h.example/news/1", "1")]))
+    cfg = write_config(tmp_path, {"f": feed_server.url("/f.xml")})
+    pid, fd = pty.fork()
+    if pid == 0:  # the child runs the real command line on the pseudo-terminal
+        os.execv(sys.executable, [sys.executable, "-m", "syndicator", "--config", str(cfg), "refresh"])
+    chunks = []
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            break
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    _, status = os.waitpid(pid, 0)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "fetching" in screen and "1/1" in screen  # the bar, with its count
+    assert "sources: 1 fetched" in screen
+    piped = syndicator("--config", str(cfg), "refresh")
+    assert "fetching" not in piped.stdout + piped.stderr
