@@ -79,6 +79,10 @@ class FeedConfig:
     description: str = ""
     sources: tuple[str, ...] = ("*",)
     limit: int = 100
+    include: tuple[str, ...] = ()  # regular expressions on headlines and content: keep a story matching any
+    exclude: tuple[str, ...] = ()  # ... drop a story matching any
+    categories: tuple[str, ...] = ()  # keep a story with any of these categories
+    max_age: float | None = None  # seconds: drop stories published longer ago
 
     def includes(self, source_name: str) -> bool:
         return "*" in self.sources or source_name in self.sources
@@ -198,6 +202,23 @@ def _source_url(value: Any) -> str:
     return text
 
 
+def _regex_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{value!r} is not a list of regular expressions")
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    return tuple(value)
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f"{value!r} is not a list of non-empty strings")
+    return tuple(v.strip() for v in value)
+
+
 def _one_of(*choices: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in choices:
@@ -256,6 +277,10 @@ _FEED_KEYS: dict[str, Callable[[Any], Any]] = {
     "description": _str,
     "sources": _names_list,
     "limit": _positive_int,
+    "include": _regex_list,
+    "exclude": _regex_list,
+    "categories": _str_list,
+    "max_age": parse_duration,
 }
 
 

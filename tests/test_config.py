@@ -36,6 +36,9 @@ GOOD_SOURCE = '[[sources]]\nname = "wire"\nurl = "https://example.org/feed.xml"\
         ('[fetch]\ntimeout = "fast"\n', "[fetch].timeout", "not a number"),
         ("[storage\nurl = 1\n", "", "not valid TOML"),
         ("sources = 3\n", "sources", "array of tables"),
+        ('[[feeds]]\nname = "all"\ninclude = ["(unclosed"]\n', "[[feeds]][0].include", "not a valid regular"),
+        ('[[feeds]]\nname = "all"\ncategories = "World"\n', "[[feeds]][0].categories", "not a list"),
+        ('[[feeds]]\nname = "all"\nmax_age = "old"\n', "[[feeds]][0].max_age", "not a duration"),
     ],
 )
 def test_bad_configuration_exits_2_naming_file_and_key(tmp_path, capsys, text, key, reason):
@@ -124,5 +127,6 @@ def test_shipped_configurations_load_and_example_lists_every_setting():
             assert getattr(getattr(example, section), name) == getattr(default, name), (section, name)
     for key in ("name", "url", "title", "interval", "enabled"):
         assert key in raw["sources"][0]
-    for key in ("name", "title", "description", "sources", "limit"):
+    for key in ("name", "title", "description", "sources", "limit", "include", "exclude", "categories"):
         assert key in raw["feeds"][0]
+    assert "max_age" in example_path.read_text()

@@ -272,3 +272,29 @@ def test_feed_with_source_subset(feed_server, tmp_path):
     assert {o.get("xmlUrl") for o in opml.iter("outline")} == {
         "http://127.0.0.1:8080/all.rss", "http://127.0.0.1:8080/only-b.rss",
     }
+
+
+def test_feed_filters(feed_server, tmp_path):
+    now = datetime.now(UTC)
+    items = [
+        It("Ballot results are in", "https://f.example/n/1", "1", long_body("Election"), now, category="Politics"),
+        It("Ballot night live blog", "https://f.example/n/2", "2", long_body("Live"), now, category="Politics"),
+        It("Rain all week", "https://f.example/n/3", "3", long_body("Weather"), now, category="Weather"),
+        It("Old ballot story", "https://f.example/n/4", "4", long_body("Old"), now - timedelta(days=20),
+           category="Politics"),
+    ]
+    feed_server.resources["/f.xml"] = Resource(rss2(items))
+    feeds = (
+        '[[feeds]]\nname = "all"\nsources = ["*"]\n'
+        '[[feeds]]\nname = "elections"\ninclude = ["\\\\bballot"]\nexclude = ["live blog"]\nmax_age = "7d"\n'
+        '[[feeds]]\nname = "weather"\ncategories = ["weather"]\n'
+    )
+    cfg = write_config(tmp_path, {"f": feed_server.url("/f.xml")}, feeds=feeds)
+    assert syndicator("--config", str(cfg), "refresh").returncode == 0
+
+    def titles(name):
+        return [e.title for e in feedparser.parse((tmp_path / "public" / f"{name}.atom").read_bytes()).entries]
+
+    assert len(titles("all")) == 4
+    assert titles("elections") == ["Ballot results are in"]
+    assert titles("weather") == ["Rain all week"]

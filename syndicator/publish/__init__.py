@@ -75,7 +75,7 @@ def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
 def _settle(store: Store, config: Config, now: datetime) -> tuple[list[FeedSummary], dict[str, datetime]]:
     """Build every feed's items and fix their dates in the store, in one transaction."""
     with store.session() as s:
-        per_feed = {f.name: feed_story_ids(s, config, f) for f in config.feeds}
+        per_feed = {f.name: feed_story_ids(s, config, f, now) for f in config.feeds}
         wanted = list(dict.fromkeys(i for ids in per_feed.values() for i in ids))
         items = {i.id: i for i in build_items(s, wanted, config.merge.headline, config.merge.level)}
         stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(wanted)))}

@@ -64,22 +64,53 @@ class Item:
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def feed_story_ids(s: Session, config: Config, feed: FeedConfig) -> list[str]:
-    """The newest ``feed.limit`` stories with an article from one of the feed's sources."""
-    stmt = (
+def feed_story_ids(s: Session, config: Config, feed: FeedConfig, now: datetime | None = None) -> list[str]:
+    """The newest ``feed.limit`` stories with an article from one of the feed's sources
+    that pass the feed's filters (checked while paging, so filtering never costs a scan
+    of stories older than the last one kept, unless too few pass)."""
+    from syndicator.publish import filters
+
+    names = feed.sources if "*" not in feed.sources else tuple(src.name for src in config.sources)
+    base = (
         select(StoryRow.id)
         .join(ArticleRow, ArticleRow.story_id == StoryRow.id)
         .join(SourceRow, SourceRow.id == ArticleRow.source_id)
+        .where(SourceRow.name.in_(names))
         .group_by(StoryRow.id, StoryRow.published)
         .order_by(StoryRow.published.desc(), StoryRow.id)
-        .limit(feed.limit)
     )
-    if "*" not in feed.sources:
-        stmt = stmt.where(SourceRow.name.in_(feed.sources))
-    else:
-        configured = [src.name for src in config.sources]
-        stmt = stmt.where(SourceRow.name.in_(configured))
-    return list(s.scalars(stmt))
+    if not filters.has_filters(feed):
+        return list(s.scalars(base.limit(feed.limit)))
+    kept: list[str] = []
+    page, offset = max(feed.limit * 2, 200), 0
+    while len(kept) < feed.limit:
+        ids = list(s.scalars(base.limit(page).offset(offset)))
+        if not ids:
+            break
+        offset += len(ids)
+        texts = _story_texts(s, ids)
+        kept.extend(i for i in ids if i in texts and filters.accepts(feed, texts[i], now or texts[i].published))
+    return kept[: feed.limit]
+
+
+def _story_texts(s: Session, story_ids: list[str]):
+    from syndicator.publish.filters import StoryText
+
+    stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(story_ids)))}
+    grouped: dict[str, list[ArticleRow]] = {}
+    for a in s.scalars(select(ArticleRow).where(ArticleRow.story_id.in_(story_ids))):
+        grouped.setdefault(a.story_id, []).append(a)
+    out = {}
+    for sid, members in grouped.items():
+        story = stories[sid]
+        chosen = next((a for a in members if a.id == story.chosen_article_id), members[0])
+        out[sid] = StoryText(
+            titles=tuple(a.title for a in members),
+            body=chosen.text,
+            categories=tuple(c for a in members for c in (a.categories or ())),
+            published=story.published,
+        )
+    return out
 
 
 def build_items(s: Session, story_ids: list[str], headline: str, level: str = "article") -> list[Item]:
