@@ -230,5 +230,16 @@ def plain_title(text_or_html: str) -> str:
     entities decoded once: ``"&lt;b&gt;Hi&lt;/b&gt;"`` is the literal text
     ``"<b>Hi</b>"``.  For titles feedparser reports as ``text/plain``, callers
     should pass ``html.escape(title)`` if the title can contain ``<tag>`` text.
+
+    What still looks like markup after that (an escaped ``&lt;script&gt;``
+    decoded to ``<script>``) is stripped once more: many readers render RSS
+    titles as HTML, so a title must never carry a tag, even as text.
     """
-    return " ".join(html_to_text(text_or_html).split())
+    text = " ".join(html_to_text(text_or_html).split())
+    if _TAG_LIKE.search(text):
+        text = " ".join(_ANY_TAG.sub(" ", html_to_text(text)).split())
+    return text
+
+
+_TAG_LIKE = re.compile(r"<\s*[a-zA-Z!/?]")
+_ANY_TAG = re.compile(r"<\s*[a-zA-Z!/?][^>]*>?")

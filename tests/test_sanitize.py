@@ -242,8 +242,11 @@ def test_html_to_text_plain_text_with_markup_chars() -> None:
 
 
 def test_plain_title() -> None:
-    # Entities are decoded once: escaped markup is literal text of the title.
-    assert plain_title("&lt;b&gt;Hi&lt;/b&gt; &amp; more") == "<b>Hi</b> & more"
+    # Entities are decoded once; what then looks like a tag is stripped too, since many
+    # readers render RSS titles as HTML: a title never carries a tag, even as text.
+    assert plain_title("&lt;b&gt;Hi&lt;/b&gt; &amp; more") == "Hi & more"
+    assert plain_title("&lt;script&gt;alert(1)&lt;/script&gt; Breaking") == "Breaking"
+    assert plain_title("<![CDATA[]]>") == ""
     assert plain_title("<b>Hi</b>") == "Hi"
     assert plain_title("  <p>Multi\nline</p><p>title</p> ") == "Multi line title"
     assert plain_title("Q&amp;A: 5 &lt; 6") == "Q&A: 5 < 6"

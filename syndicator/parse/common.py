@@ -40,7 +40,7 @@ def make_entry(
     clean_title = plain_title(title)[:MAX_TITLE]
     if not clean_title:
         # An untitled item (RSS allows it) still needs a headline in our feeds.
-        words = text.split()
+        words = plain_title(text).split()
         clean_title = " ".join(words[:_UNTITLED_WORDS]) + ("…" if len(words) > _UNTITLED_WORDS else "")
     guid = (guid or "").strip() or url
     if not guid:

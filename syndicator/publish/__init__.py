@@ -20,6 +20,7 @@ from syndicator.publish.files import remove_stale_temp_files, write_if_changed
 from syndicator.publish.items import Item, build_items, feed_story_ids
 from syndicator.publish.jsonfeed import render_json
 from syndicator.publish.pages import FeedSummary, render_index, render_opml
+from syndicator.publish.stats import read_daily_activity
 from syndicator.publish.xmlfeeds import render_xml
 from syndicator.store import Store
 from syndicator.store.schema import FeedStateRow, StoryRow
@@ -64,7 +65,7 @@ def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
             if write_if_changed(out / name, data):
                 result.written.append(name)
     for name, data in (
-        ("index.html", render_index(config.output.title, base, summaries)),
+        ("index.html", render_index(config.output.title, base, summaries, activity=read_daily_activity(store))),
         ("feeds.opml", render_opml(config.output.title, base, summaries)),
     ):
         if write_if_changed(out / name, data):
