@@ -117,7 +117,7 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from syndicator.scheduler import run_daemon
 
-    run_daemon(config, args.host, args.port)
+    run_daemon(config, args.host, args.port, access_log=args.verbose)
     return EXIT_OK
 
 
@@ -125,7 +125,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from syndicator.serve import run_server
 
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    run_server(config.output_dir, args.host, args.port, config.output.max_age)
+    run_server(config.output_dir, args.host, args.port, config.output.max_age, access_log=args.verbose)
     return EXIT_OK
 
 

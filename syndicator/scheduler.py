@@ -62,7 +62,7 @@ class Worker:
             self._scheduler.shutdown(wait=True)
 
 
-def run_daemon(config: Config, host: str, port: int, *, serve: bool = True) -> None:
+def run_daemon(config: Config, host: str, port: int, *, serve: bool = True, access_log: bool = False) -> None:
     from syndicator.serve import run_server
 
     store = Store(config.database_url())
@@ -70,7 +70,9 @@ def run_daemon(config: Config, host: str, port: int, *, serve: bool = True) -> N
     worker.start()
     try:
         if serve:
-            run_server(config.output_dir, host, port, config.output.max_age, on_stop=worker.stop.set)
+            run_server(
+                config.output_dir, host, port, config.output.max_age, on_stop=worker.stop.set, access_log=access_log
+            )
         else:
             _wait_for_signal(worker.stop)
     finally:

@@ -136,7 +136,12 @@ def _not_modified(request: Request, f: CachedFile, etag: str) -> bool:
 
 
 def run_server(
-    folder: Path, host: str, port: int, max_age: int = 300, on_stop: Callable[[], None] | None = None
+    folder: Path,
+    host: str,
+    port: int,
+    max_age: int = 300,
+    on_stop: Callable[[], None] | None = None,
+    access_log: bool = False,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then return (exit status 0), calling ``on_stop`` first.
 
@@ -156,7 +161,8 @@ def run_server(
             create_app(folder, max_age),
             host=host,
             port=port,
-            log_level="warning",
+            log_level="info" if access_log else "warning",
+            access_log=access_log,
             server_header=False,
             limit_concurrency=1000,
             timeout_graceful_shutdown=5,

@@ -45,14 +45,20 @@ class Newsboat:
 
 
 @contextmanager
-def serving(config_path: Path):
-    """``syndicator serve`` in its own process on a free port; yields the base URL."""
+def serving(config_path: Path, access_log: Path | None = None):
+    """``syndicator serve`` in its own process on a free port; yields the base URL.
+
+    With ``access_log``, the server logs every request there (``--verbose``).
+    """
     import sys
 
     port = free_port()
+    verbose = ["--verbose"] if access_log else []
+    sink = access_log.open("w") if access_log else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syndicator", "--config", str(config_path), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "syndicator", "--config", str(config_path), *verbose, "serve", "--port", str(port)],
+        stdout=sink,  # uvicorn writes its access log to stdout
+        stderr=sink,
     )
     try:
         wait_for_port(port)

@@ -58,7 +58,7 @@ h1{font-size:2rem;line-height:1.2;margin:0 0 .3rem;letter-spacing:-.01em}
 h2{font-size:1.15rem;margin:2.2rem 0 .8rem;padding-bottom:.3rem;border-bottom:2px solid var(--line)}
 a{color:var(--accent)} a:hover{text-decoration-thickness:2px}
 .lede{color:var(--muted);margin:0;max-width:40rem}
-.feeds{list-style:none;padding:0;margin:0;display:grid;gap:.8rem;grid-template-columns:repeat(auto-fill,minmax(16rem,1fr))}
+.feeds{list-style:none;padding:0;margin:0;display:grid;gap:.8rem;grid-template-columns:repeat(auto-fill,minmax(18rem,1fr))}
 .feed{background:var(--card);border:1px solid var(--line);border-radius:.6rem;padding:.8rem 1rem}
 .feed h3{font-size:1rem;margin:0}
 .feed p{margin:.2rem 0 .5rem;color:var(--muted);font-size:.9rem}
