@@ -36,6 +36,8 @@ class OutputConfig:
     base_url: str = "http://127.0.0.1:8080/"
     title: str = "Syndicator"
     max_age: int = 300  # seconds, the Cache-Control max-age of served feeds
+    stale_after: float = 3 * 3600.0  # seconds since the last publish before /healthz reports 503
+    websub_hub: str = ""  # a WebSub hub's URL: advertised in every feed and pinged when a feed changes
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,17 @@ def _http_url(value: Any) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+def _optional_http_url(value: Any) -> str:
+    """An http(s) URL kept exactly as written (a hub's address is not a folder), or empty."""
+    text = _str(value).strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL (or empty)")
+    return text
+
+
 def _source_url(value: Any) -> str:
     text = _nonempty(value).strip()
     scheme = urlsplit(text).scheme
@@ -238,7 +251,14 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     "storage": (StorageConfig, {"url": _nonempty}),
     "output": (
         OutputConfig,
-        {"dir": _nonempty, "base_url": _http_url, "title": _nonempty, "max_age": _non_negative_int},
+        {
+            "dir": _nonempty,
+            "base_url": _http_url,
+            "title": _nonempty,
+            "max_age": _non_negative_int,
+            "stale_after": parse_duration,
+            "websub_hub": _optional_http_url,
+        },
     ),
     "fetch": (
         FetchConfig,

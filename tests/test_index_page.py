@@ -128,7 +128,7 @@ def test_index_page_html(site):
     }
 
     # The chart: inline SVG, accessible, its numbers those of the store.
-    (svg,) = doc.xpath("//figure/svg")
+    (svg,) = doc.xpath("//figure/div[@class='chart']/svg")
     assert svg.get("role") == "img" and svg.get("aria-labelledby") == "chart-title chart-desc"
     assert svg.xpath("string(title)") == "Articles in, stories out and merges per day"
     desc = svg.xpath("string(desc)")

@@ -22,6 +22,7 @@ def render_json(
     author: str,
     language: str,
     items: Sequence[Item],
+    hub_url: str = "",
 ) -> bytes:
     doc: dict = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -29,6 +30,8 @@ def render_json(
         "home_page_url": home_url,
         "feed_url": self_url,
     }
+    if hub_url:
+        doc["hubs"] = [{"type": "WebSub", "url": hub_url}]
     if description:
         doc["description"] = description
     doc["authors"] = [{"name": author}]

@@ -58,7 +58,7 @@ h1{font-size:2rem;line-height:1.2;margin:0 0 .3rem;letter-spacing:-.01em}
 h2{font-size:1.15rem;margin:2.2rem 0 .8rem;padding-bottom:.3rem;border-bottom:2px solid var(--line)}
 a{color:var(--accent)} a:hover{text-decoration-thickness:2px}
 .lede{color:var(--muted);margin:0;max-width:40rem}
-.feeds{list-style:none;padding:0;margin:0;display:grid;gap:.8rem;grid-template-columns:repeat(auto-fill,minmax(18rem,1fr))}
+.feeds{list-style:none;padding:0;margin:0;display:grid;gap:.8rem;grid-template-columns:repeat(auto-fill,minmax(22rem,1fr))}
 .feed{background:var(--card);border:1px solid var(--line);border-radius:.6rem;padding:.8rem 1rem}
 .feed h3{font-size:1rem;margin:0}
 .feed p{margin:.2rem 0 .5rem;color:var(--muted);font-size:.9rem}
@@ -68,7 +68,9 @@ border:1px solid var(--accent);border-radius:999px}
 .formats a:hover{background:var(--accent);color:var(--card)}
 .opml{font-size:.9rem;color:var(--muted)}
 figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:.6rem;padding:.8rem 1rem}
-figure svg{display:block;width:100%;height:auto}
+/* Narrow screens scroll the chart sideways, starting at its right end: the newest days. */
+.chart{overflow-x:auto;direction:rtl}
+.chart svg{direction:ltr;display:block;width:100%;min-width:32rem;height:auto}
 figcaption{color:var(--muted);font-size:.9rem;margin-top:.3rem}
 details{margin-top:.5rem;font-size:.9rem}
 summary{cursor:pointer;color:var(--accent)}
@@ -127,7 +129,6 @@ def render_index(
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<meta name="referrer" content="no-referrer">
 <title>{site}</title>
 {alternates}
 <link rel="outline" type="text/x-opml" title="All feeds (OPML)" href="feeds.opml">
@@ -221,7 +222,8 @@ def _href(url: str) -> str:
 # -- the chart -------------------------------------------------------------
 
 _W, _H = 720, 270
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 10, 38, 52
+# The y axis is on the right, next to the newest days: what a narrow screen shows first.
+_LEFT, _RIGHT, _TOP, _BOTTOM = 10, 52, 38, 52
 
 
 def _activity(activity: DailyActivity | None) -> str:
@@ -241,7 +243,7 @@ def _activity(activity: DailyActivity | None) -> str:
         for d in days
     )
     return f"""<figure>
-{_chart(activity, totals, span)}
+<div class="chart">{_chart(activity, totals, span)}</div>
 <figcaption>Per UTC day, {span}: {totals}. Articles and merges count by the day an article was fetched,
 stories by the day they were created.</figcaption>
 <details>
@@ -279,17 +281,17 @@ def _chart(activity: DailyActivity, totals: str, span: str) -> str:
         "The same numbers are in the table below the chart.</desc>",
     ]
     # Grid and y axis ticks.
-    parts.append('<g class="y-axis" text-anchor="end">')
+    parts.append('<g class="y-axis" text-anchor="start">')
     for k in range(int(top / step) + 1):
         v = k * step
         parts.append(
             f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{_n(y(v))}" y2="{_n(y(v))}" stroke="currentColor" '
             f'stroke-opacity="{".5" if v == 0 else ".15"}"/>'
-            f'<text x="{_LEFT - 6}" y="{_n(y(v) + 4)}">{v}</text>'
+            f'<text x="{_W - _RIGHT + 6}" y="{_n(y(v) + 4)}">{v}</text>'
         )
     parts.append("</g>")
     parts.append(
-        f'<text class="axis-label" transform="translate(14 {_n(_TOP + plot_h / 2)}) rotate(-90)" '
+        f'<text class="axis-label" transform="translate({_W - 10} {_n(_TOP + plot_h / 2)}) rotate(90)" '
         'text-anchor="middle">Count per day</text>'
     )
     # Bars, one group per day.
@@ -317,12 +319,11 @@ def _chart(activity: DailyActivity, totals: str, span: str) -> str:
         f'<text class="axis-label" x="{_n(_LEFT + plot_w / 2)}" y="{_H - 6}" text-anchor="middle">'
         "Day (UTC)</text>"
     )
-    # Legend, with the totals.
+    # Legend, with the totals, ending at the plot's right edge.
+    entries = [(f"{name} ({getattr(activity, field)})", colour) for field, name, _, colour in SERIES]
+    x = _W - _RIGHT - sum(17 + 7 * len(text) for text, _ in entries) - 20 * (len(entries) - 1)
     parts.append('<g class="legend">')
-    x = _LEFT
-    for field, name, _, colour in SERIES:
-        total = getattr(activity, field)
-        text = f"{name} ({total})"
+    for text, colour in entries:
         parts.append(
             f'<rect x="{x}" y="12" width="12" height="12" rx="2" fill="{colour}"/>'
             f'<text x="{x + 17}" y="22">{text}</text>'

@@ -14,6 +14,7 @@ from feedgen.feed import FeedGenerator
 
 from syndicator import __version__
 from syndicator.fetch import PROJECT_URL
+from syndicator.publish import feedext
 from syndicator.publish.items import Item
 
 
@@ -29,11 +30,15 @@ def render_xml(
     language: str,
     updated: datetime,
     items: Sequence[Item],
+    hub_url: str = "",
 ) -> bytes:
-    """``fmt`` is "rss" or "atom"."""
+    """``fmt`` is "rss" or "atom"; ``hub_url``, when set, is advertised as the feed's WebSub hub."""
     fg = FeedGenerator()
     if fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)
+    ext = feedext.register(fg)  # before the entries: feedgen gives each entry its part on add_entry
+    if hub_url:
+        ext.hub(hub_url)
     fg.id(feed_id)
     fg.title(title)
     fg.author({"name": author})

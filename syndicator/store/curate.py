@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from syndicator import merge
 from syndicator.errors import UsageError
-from syndicator.store.ingest import absorb, new_story_id
+from syndicator.store.ingest import absorb, start_story
 from syndicator.store.queries import resolve_story_id
 from syndicator.store.schema import ArticleRow, StoryRow, StorySplitRow
 
@@ -27,14 +27,7 @@ def unmerge(s: Session, article_id: str, now: datetime) -> str:
     members = s.scalar(select(func.count()).select_from(ArticleRow).where(ArticleRow.story_id == old.id))
     if members <= 1:
         raise UsageError(f"article {article_id} is already a story of its own ({old.id})")
-    story = StoryRow(
-        id=new_story_id(), created_at=now, published=article.published, updated=article.published,
-        title=article.title, chosen_article_id=article.id, item_hash="",
-    )
-    s.add(story)
-    s.flush()
-    article.story_id = story.id
-    article.merge_reason = {"rule": "unmerged", "from": old.id, "at": now.isoformat()}
+    story = start_story(s, article, now, {"rule": "unmerged", "from": old.id, "at": now.isoformat()})
     _lead_again(s, old, article.id)
     a, b = merge.split_key(old.id, story.id)
     s.add(StorySplitRow(story_a=a, story_b=b, created_at=now))

@@ -248,14 +248,7 @@ def _place(
     splits = _splits(s, {c.story_id for c in candidates})
     decision = merge.decide(fp, candidates, level=level, splits=splits, boilerplate=boilerplate)
     if decision.target is None:
-        story = StoryRow(
-            id=new_story_id(), created_at=now, published=row.published, updated=row.published,
-            title=row.title, chosen_article_id=row.id, item_hash="",
-        )
-        s.add(story)
-        s.flush()
-        row.story_id = story.id
-        row.merge_reason = {"rule": "new"}
+        start_story(s, row, now, {"rule": "new"})
         stats.new_stories += 1
         return
     row.story_id = decision.target
@@ -269,6 +262,19 @@ def _place(
         story.title = row.title
     for absorbed in decision.story_ids[1:]:
         absorb(s, decision.target, absorbed, now)
+
+
+def start_story(s: Session, article: ArticleRow, now: datetime, reason: dict) -> StoryRow:
+    """A new story led by ``article``, dated from its publication."""
+    story = StoryRow(
+        id=new_story_id(), created_at=now, published=article.published, updated=article.published,
+        title=article.title, chosen_article_id=article.id, item_hash="",
+    )
+    s.add(story)
+    s.flush()
+    article.story_id = story.id
+    article.merge_reason = reason
+    return story
 
 
 def absorb(s: Session, keeper: str, absorbed: str, now: datetime) -> None:
