@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from syndicator.config import Config, FeedConfig
+from syndicator.publish.feedext import ping_hub
 from syndicator.publish.files import remove_stale_temp_files, write_if_changed
 from syndicator.publish.items import Item, build_items, feed_story_ids
 from syndicator.publish.jsonfeed import render_json
@@ -26,6 +27,9 @@ from syndicator.store import Store
 from syndicator.store.schema import FeedStateRow, StoryRow
 
 FEED_NAMESPACE = uuid.UUID("0b6f3e0e-4f4c-4a53-8f7e-6a1f7f1c2b3d")
+# A feed_state row (no feed name starts with ".") stamped at the end of every publish, whether or not a
+# file changed: /healthz and /metrics read when the last one ran.
+LAST_PUBLISH = ".last-publish"
 
 
 @dataclass
@@ -45,10 +49,12 @@ def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
     remove_stale_temp_files(out)
     base = config.output.base_url
     result = PublishResult(feeds=len(summaries))
+    changed_feeds: list[str] = []  # public URLs of the feed files rewritten, for the WebSub hub
     for feed, summary in zip(config.feeds, summaries, strict=True):
         common = dict(
             title=summary.title, description=summary.description, home_url=base,
             author=config.output.title, language=_language(summary.items),
+            hub_url=config.output.websub_hub,
         )
         files = {
             f"{feed.name}.rss": render_xml(
@@ -64,13 +70,22 @@ def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
         for name, data in files.items():
             if write_if_changed(out / name, data):
                 result.written.append(name)
+                changed_feeds.append(f"{base}{name}")
     for name, data in (
         ("index.html", render_index(config.output.title, base, summaries, activity=read_daily_activity(store))),
         ("feeds.opml", render_opml(config.output.title, base, summaries)),
     ):
         if write_if_changed(out / name, data):
             result.written.append(name)
+    _record_publish(store, datetime.now(UTC))
+    if config.output.websub_hub:
+        ping_hub(config.output.websub_hub, changed_feeds)
     return result
+
+
+def _record_publish(store: Store, when: datetime) -> None:
+    with store.session() as s:
+        s.merge(FeedStateRow(name=LAST_PUBLISH, content_hash="", updated=when))
 
 
 def _settle(store: Store, config: Config, now: datetime) -> tuple[list[FeedSummary], dict[str, datetime]]:
