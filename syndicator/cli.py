@@ -125,7 +125,9 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from syndicator.serve import run_server
 
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    run_server(config.output_dir, args.host, args.port, config.output.max_age, access_log=args.verbose)
+    run_server(
+        config.output_dir, args.host, args.port, config.output.max_age, access_log=args.verbose, config=config
+    )
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,10 @@ from syndicator.publish import PublishResult, publish_all
 from syndicator.store import IngestStats, SourceRow, Store
 
 log = logging.getLogger(__name__)
+
+# Metrics hook, set by syndicator.metrics.install() in a process that serves /metrics (this module never
+# imports it): observe("fetch", outcome, seconds) per fetch, observe("publish", "", seconds) per publish.
+observe: Callable[[str, str, float], None] | None = None
 
 
 @dataclass
@@ -110,6 +115,8 @@ def refresh(
         for result in fetcher.fetch_iter(requests):
             if stop is not None and stop.is_set():
                 break  # abandon the rest; what is stored so far is consistent
+            if observe is not None:
+                observe("fetch", result.outcome, result.elapsed)
             src_report = _handle(config, store, states[result.source], result)
             report.sources.append(src_report)
             if progress:
@@ -117,7 +124,10 @@ def refresh(
     for s in report.sources:
         report.ingest.new_articles += s.new_articles
     if publish and (stop is None or not stop.is_set()):
+        started = time.monotonic()
         report.published = publish_all(store, config, datetime.now(UTC))
+        if observe is not None:
+            observe("publish", "", time.monotonic() - started)
     report.stories = store.count_stories()
     return report
 

@@ -71,7 +71,8 @@ def run_daemon(config: Config, host: str, port: int, *, serve: bool = True, acce
     try:
         if serve:
             run_server(
-                config.output_dir, host, port, config.output.max_age, on_stop=worker.stop.set, access_log=access_log
+                config.output_dir, host, port, config.output.max_age, on_stop=worker.stop.set, access_log=access_log,
+                config=config, store=store,
             )
         else:
             _wait_for_signal(worker.stop)

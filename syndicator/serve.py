@@ -4,10 +4,15 @@ Files are held in memory with a strong ETag computed from their bytes and a
 precompressed gzip body, reloaded when a publish replaces them (checked by a
 cheap ``stat`` per request). Conditional requests get 304, so a feed reader
 polling an unchanged feed costs a few hundred bytes.
+
+``/healthz`` answers 200 "ok" when the store answers and the last publish is
+recent (``[output] stale_after``), else 503 with the reason; ``/metrics`` is
+the Prometheus text format (``syndicator.metrics``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import hashlib
@@ -19,11 +24,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+
+from syndicator import metrics
+
+if TYPE_CHECKING:
+    from syndicator.config import Config
+    from syndicator.store import Store
 
 CONTENT_TYPES = {
     ".rss": "application/rss+xml; charset=utf-8",
@@ -33,6 +46,10 @@ CONTENT_TYPES = {
     ".opml": "text/x-opml; charset=utf-8",
 }
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+CHECK_TIMEOUT = 10.0  # seconds /healthz and /metrics wait for the store before answering without it
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+HealthCheck = Callable[[], "str | None"]  # None when healthy, else the reason
 
 
 @dataclass(frozen=True)
@@ -81,8 +98,43 @@ class FileCache:
         return cached
 
 
-def create_app(folder: Path, max_age: int = 300) -> Starlette:
+def create_app(
+    folder: Path,
+    max_age: int = 300,
+    *,
+    health: HealthCheck | None = None,
+    exposition: Callable[[], bytes] | None = None,
+) -> Starlette:
+    """The feeds in ``folder``, plus ``/healthz`` (``health``; without one it answers 503, "not
+    configured") and ``/metrics`` (``exposition``; by default this process's counters only)."""
     cache = FileCache(folder)
+    metrics.install()  # refreshes run in this process count in /metrics
+    if exposition is None:
+        exposition = lambda: metrics.exposition(None)  # noqa: E731
+
+    async def healthz(request: Request) -> Response:
+        if health is None:
+            reason: str | None = "health check not configured (no store given to the server)"
+        else:
+            try:
+                reason = await asyncio.wait_for(run_in_threadpool(health), CHECK_TIMEOUT)
+            except TimeoutError:
+                reason = f"store does not answer within {CHECK_TIMEOUT:g}s"
+            except Exception as exc:
+                reason = f"health check failed: {type(exc).__name__}: {exc}"
+        status, body = (503, reason + "\n") if reason else (200, "ok\n")
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=NO_STORE, media_type="text/plain")
+        return PlainTextResponse(body, status_code=status, headers=NO_STORE)
+
+    async def metrics_page(request: Request) -> Response:
+        try:
+            body = await asyncio.wait_for(run_in_threadpool(exposition), CHECK_TIMEOUT)
+        except TimeoutError:
+            return PlainTextResponse("store does not answer\n", status_code=503, headers=NO_STORE)
+        if request.method == "HEAD":
+            return Response(status_code=200, headers=NO_STORE, media_type=metrics.CONTENT_TYPE)
+        return Response(body, headers=NO_STORE, media_type=metrics.CONTENT_TYPE)
 
     async def serve_file(request: Request) -> Response:
         name = request.path_params.get("name") or "index.html"
@@ -111,6 +163,8 @@ def create_app(folder: Path, max_age: int = 300) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", serve_file, methods=["GET", "HEAD"]),
+            Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/metrics", metrics_page, methods=["GET", "HEAD"]),
             Route("/{name:str}", serve_file, methods=["GET", "HEAD"]),
         ]
     )
@@ -135,6 +189,22 @@ def _not_modified(request: Request, f: CachedFile, etag: str) -> bool:
     return False
 
 
+def configured_app(config: Config, store: Store | None = None) -> tuple[Starlette, metrics.StoreReader]:
+    """The app for ``config``'s output folder, with ``/healthz`` and ``/metrics`` reading its store.
+
+    Close the returned reader when done serving.
+    """
+    reader = metrics.StoreReader(config.database_url(), store.engine if store is not None else None)
+    stale_after = config.output.stale_after
+    app = create_app(
+        config.output_dir,
+        config.output.max_age,
+        health=lambda: metrics.health(reader, stale_after),
+        exposition=lambda: metrics.exposition(reader),
+    )
+    return app, reader
+
+
 def run_server(
     folder: Path,
     host: str,
@@ -142,14 +212,26 @@ def run_server(
     max_age: int = 300,
     on_stop: Callable[[], None] | None = None,
     access_log: bool = False,
+    *,
+    config: Config | None = None,
+    store: Store | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then return (exit status 0), calling ``on_stop`` first.
+
+    With ``config`` (its output folder is ``folder``), ``/healthz`` and ``/metrics`` read its store
+    (``store``'s engine when given, for a database other than SQLite); without, ``/healthz`` answers 503.
 
     uvicorn re-raises the signal it caught once it has shut down, which would
     kill the process before the daemon's own clean-up runs; we handle the
     signals ourselves and let uvicorn only serve.
     """
     import uvicorn
+
+    reader = None
+    if config is not None:
+        app, reader = configured_app(config, store)
+    else:
+        app = create_app(folder, max_age)
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -158,7 +240,7 @@ def run_server(
 
     server = Server(
         uvicorn.Config(
-            create_app(folder, max_age),
+            app,
             host=host,
             port=port,
             log_level="info" if access_log else "warning",
@@ -178,4 +260,8 @@ def run_server(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if reader is not None:
+            reader.close()

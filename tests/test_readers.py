@@ -44,6 +44,10 @@ def test_newsboat_third_reload_is_a_304(feed_server, tmp_path):
         reader = Newsboat(tmp_path / "nb", [url])
         for _ in range(3):
             reader.reload()
+        import httpx
+
+        health = httpx.get(base + "healthz")  # `serve` alone checks the store and the last publish too
+        assert health.status_code == 200 and health.text.strip() == "ok"
     lines = [line for line in log.read_text().splitlines() if "GET /all.atom" in line]
     assert len(lines) == 3, log.read_text()[-2000:]
     # newsboat stores the validators from its first fetches and sends them from its third reload on.

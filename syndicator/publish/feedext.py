@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 NAMESPACE = "syndicator"  # the attribute feedgen sets on the generator and its entries: fg.syndicator
-_ATOM_LINK = f"{{{ATOM_NS}}}link"
+_ATOM_LINK = f"{{{ATOM_NS}}}link"  # in RSS
+# feedgen builds an Atom document's elements without a namespace under a literal xmlns="…Atom" attribute
+# (they are Atom once serialised and parsed again); ours must match or they would carry a prefix.
+_LINK_IN_ATOM = "link"
 _LINK_ATTRS = ("href", "rel", "type", "hreflang", "title", "length")  # RFC 4287 §4.2.7, in this order
 
 
@@ -50,11 +53,12 @@ class _Links:
     def links(self, rel: str | None = None) -> list[dict[str, str]]:
         return [dict(ln) for ln in self._links if rel is None or ln["rel"] == rel]
 
-    def _write(self, parent: etree._Element, after: etree._Element | None = None) -> None:
+    def _write(self, parent: etree._Element, tag: str, after: etree._Element | None = None) -> None:
         """Append the links to ``parent``, or insert them right after ``after``."""
         index = list(parent).index(after) + 1 if after is not None else len(parent)
         for offset, ln in enumerate(self._links):
-            el = etree.Element(_ATOM_LINK, {k: ln[k] for k in _LINK_ATTRS if k in ln})
+            # A SubElement takes the parent's namespace prefixes (no xmlns:ns0 of its own); then move it.
+            el = etree.SubElement(parent, tag, {k: ln[k] for k in _LINK_ATTRS if k in ln})
             parent.insert(index + offset, el)
 
 
@@ -65,13 +69,13 @@ class SyndicatorExtension(_Links, BaseExtension):
         self.link(rel="hub", href=url)
 
     def extend_atom(self, feed: etree._Element) -> etree._Element:
-        self._write(feed)  # feedgen appends the entries after the extensions have run
+        self._write(feed, _LINK_IN_ATOM)  # feedgen appends the entries after the extensions have run
         return feed
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
         channel = feed.find("channel")
         self_link = next((el for el in channel.iterfind(_ATOM_LINK) if el.get("rel") == "self"), None)
-        self._write(channel, after=self_link)
+        self._write(channel, _ATOM_LINK, after=self_link)
         return feed
 
 
@@ -79,11 +83,11 @@ class SyndicatorEntryExtension(_Links, BaseEntryExtension):
     """Entry-level links (e.g. ``rel="related"``); none are written unless added."""
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
-        self._write(entry)
+        self._write(entry, _LINK_IN_ATOM)
         return entry
 
     def extend_rss(self, item: etree._Element) -> etree._Element:
-        self._write(item)
+        self._write(item, _ATOM_LINK)
         return item
 
 
