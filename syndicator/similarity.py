@@ -35,9 +35,20 @@ Decision rules (``level="article"``), each one symmetric in ``a`` and ``b``:
 
 ``level="event"`` adds ``event``: different articles on the same event, judged
 on the tf-idf cosine of headline+body words plus the cosine of name counts
-(who and where, weighted by how often each article repeats them), vetoed when
-both mention years and none in common. Every article match is also an event
-match.
+(who and where, weighted by how often each article repeats them). A topic
+often holds two events of one kind (two celebrities entering rehab, two
+earthquakes) and a later report cites the earlier event, so the rule is built
+on vetoes that say "another event" whatever the word overlap:
+
+* years: both mention years and none in common;
+* main actors: each article has a main name (its entity profile weights the
+  headline and the first sentences above passing mentions later on) that the
+  other one only mentions in passing or not at all (Tara Reid / Lindsay Lohan);
+* specific facts of the lead: the weekdays named in the headline and first two
+  sentences, the ages ("33-year-old") and the scores ("31-24") differ.
+
+Two articles that agree on their two main names need less word overlap than
+two that do not. Every article match is also an event match.
 """
 
 from __future__ import annotations
@@ -68,7 +79,7 @@ __all__ = [
 ]
 
 LEVELS = ("article", "event")
-FINGERPRINT_VERSION = 4
+FINGERPRINT_VERSION = 5
 
 # --- thresholds (one default configuration; see bench/similarity_offline.py) ---
 MAX_BODY_TOKENS = 400  # a fingerprint keeps the first N body tokens
@@ -93,10 +104,21 @@ RARE_IDF = 8.0  # a word this rare on both sides but not shared contradicts
 HEADLINE_MAX_HOURS = 48.0  # headline-only: published at most this far apart
 CLOSE_HOURS = 6.0  # headline variants: one source, published this close (both dates known)
 CLOSE_TITLE_INFO = 10.0  # ... idf mass of the shared headline words, one of them rare (RARE_IDF)
-EVENT_SIM = 0.20  # event: weighted cosine of headline+body words, at least
+EVENT_SIM = 0.15  # event: weighted cosine of headline+body words, at least
 EVENT_NAME_SIM = 0.20  # event: weighted cosine of name counts, at least
 EVENT_SUM = 0.85  # event: text cosine + name cosine, at least
+EVENT_AGREE_SUM = 0.50  # ... or this much when both agree on their main names
 MIN_EVENT_INFO = 40.0  # event: informative text on both sides
+ENTITY_KEEP = 24  # a fingerprint keeps the N heaviest entities
+ENTITY_TITLE_WEIGHT = 3.0  # entity profile: a mention in the headline counts this much,
+ENTITY_LEAD_WEIGHT = 2.0  # ... one in the first ENTITY_LEAD_SENTENCES sentences this much, later ones 1
+ENTITY_LEAD_SENTENCES = 3
+MAIN_ENTITIES = 4  # main names: among the N heaviest, ...
+MAIN_ENTITY_WEIGHT = 0.6  # ... at least this share of the heaviest one's weight
+PASSING_ENTITY_WEIGHT = 0.3  # a name the other article weighs at most this much: passing mention
+AGREE_ENTITIES = 2  # agreement: the N heaviest names of each ...
+AGREE_ENTITY_WEIGHT = 0.2  # ... weigh at least this much in the other article
+LEAD_DAY_SENTENCES = 2  # weekdays: named in the headline and the first N sentences
 
 PREFIX_KEY_TOKENS = 8  # the first N body tokens as one key
 BODY_KEYS = 8  # bottom-k body shingle keys
@@ -144,6 +166,14 @@ class Fingerprint:
     # Title Case headlines, where capitals say nothing.
     title_names: tuple[str, ...] = ()
     title_vec: str = ""  # base64 of the headline's embedding ("" without the semantic extra)
+    # Entity profile (event level): names (stemmed), the heaviest first, and
+    # their weights relative to the heaviest one (headline and first sentences
+    # count more than passing mentions later on). Empty for older fingerprints.
+    entities: tuple[str, ...] = ()
+    entity_weights: tuple[float, ...] = ()
+    lead_days: tuple[str, ...] = ()  # weekdays named in the headline and first sentences
+    ages: tuple[str, ...] = ()  # "33" of "33-year-old", sorted
+    scores: tuple[str, ...] = ()  # "24-31" of "31-24" (lower first), sorted
 
 
 @dataclass(frozen=True)
@@ -322,6 +352,107 @@ def _years(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(_YEAR_RE.findall(text))))
 
 
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z0-9])|\s*\n\s*")
+_ENTITY_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\-]*|[.!?]")
+_ENTITY_NOISE = frozenset(
+    _stem(w)
+    for w in """
+    et pm am gmt est edt pst pdt cst cdt ist bst utc cet updated posted published last update by photo
+    video ap reuters afp jan feb mar apr may jun jul aug sep sept oct nov dec january february march
+    april june july august september october november december monday tuesday wednesday thursday
+    friday saturday sunday mr mrs ms dr st
+    """.split()
+)
+_WEEKDAY_RE = re.compile(r"\b(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b")
+_AGE_RE = re.compile(r"\b(\d{1,3})\s*-\s*years?\s*-\s*old\b", re.IGNORECASE)
+_SCORE_RE = re.compile(r"(?<![\d.,:/-])(\d{1,3})\s*-\s*(\d{1,3})(?![\d.,:/-])")
+
+
+def _sentences(body: str, title: str) -> list[str]:
+    """Normalised sentences of a body (line breaks and sentence ends), without a copy of the headline."""
+    text = html.unescape(body or "").translate(_TRANSLATE)
+    out = [normalise_text(s) for s in _SENTENCE_SPLIT_RE.split(text)]
+    out = [s for s in out if s]
+    if out and tokens(out[0]) == tokens(title):
+        out = out[1:]
+    return out
+
+
+def _entity_profile(title: str, sentences: list[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Who and where an article is about, the heaviest first, weights relative to the heaviest.
+
+    A name is a word capitalised inside a body sentence and never written in
+    lower case in the article ("Reid", "Chargers"; not "Police" if the text
+    also says "police"). Every capitalised mention counts: ENTITY_TITLE_WEIGHT
+    in the headline, ENTITY_LEAD_WEIGHT in the first sentences, 1 later on.
+    """
+    parts = [(title, ENTITY_TITLE_WEIGHT, True)] + [
+        (s, ENTITY_LEAD_WEIGHT if i < ENTITY_LEAD_SENTENCES else 1.0, False) for i, s in enumerate(sentences)
+    ]
+    lower: set[str] = set()
+    capitalised_inside: set[str] = set()
+    mentions: list[tuple[str, float]] = []
+    runs: list[list[str]] = []  # runs of capitalised words ("Tara Reid", "Betty Ford Center")
+    for text, weight, is_title in parts:
+        initial = True
+        run: list[str] = []
+        for word in _ENTITY_WORD_RE.findall(text):
+            if word in ".!?":
+                initial = True
+                runs.append(run)
+                run = []
+                continue
+            cap = word[0].isupper()
+            if not cap:
+                runs.append(run)
+                run = []
+            for t in tokens(word):
+                if t in STOPWORDS or t in _ENTITY_NOISE or len(t) < 2:
+                    continue
+                if not cap:
+                    lower.add(t)
+                    continue
+                run.append(t)
+                if not initial and not is_title and not word.isupper():
+                    capitalised_inside.add(t)
+                mentions.append((t, weight))
+            initial = False
+        runs.append(run)
+    names = capitalised_inside - lower
+    # A word next to a name in one run of capitals is part of that name
+    # ("Tara" of "Tara Reid", even when "Tara" only ever starts a sentence).
+    for run in runs:
+        if len(run) > 1 and any(t in names for t in run):
+            names.update(t for t in run if t not in lower)
+    weights: dict[str, float] = {}
+    for t, w in mentions:
+        if t in names:
+            weights[t] = weights.get(t, 0.0) + w
+    if not weights:
+        return (), ()
+    top = max(weights.values())
+    ranked = sorted(weights, key=lambda n: (-weights[n], n))[:ENTITY_KEEP]
+    return tuple(ranked), tuple(round(weights[n] / top, 3) for n in ranked)
+
+
+def _lead_days(title: str, sentences: list[str]) -> tuple[str, ...]:
+    text = " ".join([title, *sentences[:LEAD_DAY_SENTENCES]])
+    return tuple(sorted({d.lower() for d in _WEEKDAY_RE.findall(text)}))
+
+
+def _ages(text: str) -> tuple[str, ...]:
+    return tuple(sorted({str(int(a)) for a in _AGE_RE.findall(text)}))
+
+
+def _scores(text: str) -> tuple[str, ...]:
+    out = set()
+    for x, y in _SCORE_RE.findall(text):
+        lo, hi = sorted((int(x), int(y)))
+        if hi >= 5:
+            out.add(f"{lo}-{hi}")
+    return tuple(sorted(out))
+
+
 def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
@@ -343,6 +474,8 @@ def fingerprint(doc: Doc) -> Fingerprint:
         published = doc.published.isoformat()
     title_toks = tokens(title_text)
     names, name_counts = _ranked_names(_names(body_text), title_toks)
+    sentences = _sentences(doc.body, title_text) if body_text else []
+    entities, entity_weights = _entity_profile(title_text, sentences)
     return Fingerprint(
         title=tuple(title_toks),
         body=tuple(body_toks),
@@ -351,6 +484,11 @@ def fingerprint(doc: Doc) -> Fingerprint:
         years=_years(title_text + " . " + body_text),
         title_names=_title_names(title_text),
         title_vec=base64.b64encode(doc.title_vec).decode("ascii") if doc.title_vec else "",
+        entities=entities,
+        entity_weights=entity_weights,
+        lead_days=_lead_days(title_text, sentences),
+        ages=_ages(title_text + " . " + body_text),
+        scores=_scores(title_text + " . " + body_text),
         body_truncated=truncated,
         body_hash=_hash(" ".join(body_toks)) if body_toks else "",
         url=canonical_url(doc.url),
@@ -370,6 +508,11 @@ def fingerprint_to_dict(fp: Fingerprint) -> dict:
         "years": list(fp.years),
         "title_names": list(fp.title_names),
         "title_vec": fp.title_vec,
+        "entities": list(fp.entities),
+        "entity_weights": list(fp.entity_weights),
+        "lead_days": list(fp.lead_days),
+        "ages": list(fp.ages),
+        "scores": list(fp.scores),
         "body_truncated": fp.body_truncated,
         "body_hash": fp.body_hash,
         "url": fp.url,
@@ -387,6 +530,11 @@ def fingerprint_from_dict(d: dict) -> Fingerprint:
         years=tuple(d.get("years", ())),
         title_names=tuple(d.get("title_names", ())),
         title_vec=str(d.get("title_vec", "")),
+        entities=tuple(d.get("entities", ())),
+        entity_weights=tuple(float(w) for w in d.get("entity_weights", ())),
+        lead_days=tuple(d.get("lead_days", ())),
+        ages=tuple(d.get("ages", ())),
+        scores=tuple(d.get("scores", ())),
         body_truncated=bool(d.get("body_truncated", False)),
         body_hash=str(d.get("body_hash", "")),
         url=str(d.get("url", "")),
@@ -646,6 +794,54 @@ def _years_contradict(a: Fingerprint, b: Fingerprint) -> bool:
     return bool(a.years and b.years and not set(a.years) & set(b.years))
 
 
+def _differ(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+    """Both say something and nothing in common."""
+    return bool(x and y and not set(x) & set(y))
+
+
+def _entity_map(fp: Fingerprint) -> dict[str, float]:
+    return dict(zip(fp.entities, fp.entity_weights, strict=False))
+
+
+def _own_main_entities(x: Fingerprint, y: dict[str, float]) -> list[str]:
+    """Main names of ``x`` that ``y`` mentions only in passing, or not at all."""
+    return [
+        n
+        for n, w in zip(x.entities[:MAIN_ENTITIES], x.entity_weights[:MAIN_ENTITIES], strict=False)
+        if w >= MAIN_ENTITY_WEIGHT and y.get(n, 0.0) <= PASSING_ENTITY_WEIGHT
+    ]
+
+
+def _main_entities_contradict(a: Fingerprint, b: Fingerprint) -> bool:
+    """Each article is about someone or somewhere the other only mentions in passing."""
+    return bool(_own_main_entities(a, _entity_map(b)) and _own_main_entities(b, _entity_map(a)))
+
+
+def _main_entities_agree(a: Fingerprint, b: Fingerprint) -> bool:
+    """The heaviest names of each article weigh in the other one too."""
+    if len(a.entities) < AGREE_ENTITIES or len(b.entities) < AGREE_ENTITIES:
+        return False
+    ma, mb = _entity_map(a), _entity_map(b)
+    return all(mb.get(n, 0.0) >= AGREE_ENTITY_WEIGHT for n in a.entities[:AGREE_ENTITIES]) and all(
+        ma.get(n, 0.0) >= AGREE_ENTITY_WEIGHT for n in b.entities[:AGREE_ENTITIES]
+    )
+
+
+def _event_veto(a: Fingerprint, b: Fingerprint) -> str:
+    """Why ``a`` and ``b`` are two events of one kind ("" when nothing says so)."""
+    if _years_contradict(a, b):
+        return "years"
+    if _differ(a.lead_days, b.lead_days):
+        return "weekdays"
+    if _differ(a.ages, b.ages):
+        return "ages"
+    if _differ(a.scores, b.scores):
+        return "scores"
+    if _main_entities_contradict(a, b):
+        return "main-names"
+    return ""
+
+
 def _compare_event(a: Fingerprint, b: Fingerprint) -> Match | None:
     va, vb = _vector(a), _vector(b)
     if _info(set(va)) < MIN_EVENT_INFO or _info(set(vb)) < MIN_EVENT_INFO:
@@ -655,15 +851,21 @@ def _compare_event(a: Fingerprint, b: Fingerprint) -> Match | None:
     # so that a name one article only mentions in passing (an earlier, similar
     # event) counts little.
     name_cos = _cosine(_name_vector(a), _name_vector(b))
+    if cos < EVENT_SIM or name_cos < EVENT_NAME_SIM:
+        return None
+    agree = _main_entities_agree(a, b)
+    if cos + name_cos < (EVENT_AGREE_SUM if agree else EVENT_SUM):
+        return None
+    if _event_veto(a, b):
+        return None
     signals = {
         "text_cosine": round(cos, 3),
         "name_cosine": round(name_cos, 3),
+        "main_names_agree": agree,
         "years_a": list(a.years)[:5],
         "years_b": list(b.years)[:5],
     }
-    if cos >= EVENT_SIM and name_cos >= EVENT_NAME_SIM and cos + name_cos >= EVENT_SUM and not _years_contradict(a, b):
-        return Match(round((cos + name_cos) / 2, 3), "event", signals)
-    return None
+    return Match(round((cos + name_cos) / 2, 3), "event", signals)
 
 
 # ----------------------------------------------------------------------------

@@ -345,3 +345,83 @@ def test_match_signals_are_json() -> None:
     assert m is not None
     json.dumps(m.signals)
     assert 0.0 <= m.score <= 1.0
+
+
+# --- event level: vetoes for two events of one kind ----------------------------------
+
+# Two outlets' wordings of one kind of news (after ECB+ topic 35), to be filled in.
+CHARGER_A = (
+    "San Diego Chargers {role} {first} {last} was arrested on suspicion of drunk driving early "
+    "{day}, the California Highway Patrol said. The {age}-year-old {last} was stopped on Route 163 "
+    "after an officer saw his car weaving across lanes. {extra}"
+)
+CHARGER_B = (
+    "The Chargers confirmed on {day} that {first} {last}, their {age}-year-old {role}, had been "
+    "booked into the county jail after a traffic stop on a San Diego freeway. Police said {last} "
+    "failed a sobriety test and was released on bail hours later; the team declined to comment "
+    "further on {last}. {extra}"
+)
+
+
+def charger(wording: str, role: str, first: str, last: str, day: str, age: str, extra: str = "", **kw) -> Fingerprint:
+    body = wording.format(role=role, first=first, last=last, day=day, age=age, extra=extra)
+    return fp(f"Chargers {role} {first} {last} arrested on suspicion of DUI", body, **kw)
+
+
+def test_event_level_same_facts_match_and_other_facts_veto() -> None:
+    a = charger(CHARGER_A, "receiver", "Vincent", "Jackson", "Tuesday", "25", source="A")
+    b = charger(CHARGER_B, "receiver", "Vincent", "Jackson", "Tuesday", "25", source="B")
+    assert not matches(a, b)
+    assert matches(a, b, "event")
+    assert a.lead_days == ("tues",) and a.ages == ("25",)
+    # another weekday in the lead, another age: another arrest of the same kind
+    assert not matches(a, charger(CHARGER_B, "receiver", "Vincent", "Jackson", "Sunday", "25", source="B"), "event")
+    assert not matches(a, charger(CHARGER_B, "receiver", "Vincent", "Jackson", "Tuesday", "32", source="B"), "event")
+
+
+def test_event_level_an_earlier_event_cited_in_passing_does_not_bridge() -> None:
+    jackson = charger(CHARGER_A, "receiver", "Vincent", "Jackson", "Tuesday", "25", source="A")
+    williams = charger(
+        CHARGER_B,
+        "lineman",
+        "Jamal",
+        "Williams",
+        "Tuesday",
+        "25",
+        "Receiver Vincent Jackson of the Chargers was arrested on the same charge in October.",
+        source="B",
+    )
+    assert jackson.entities[0] == "jackson" and williams.entities[0] == "william"
+    assert not matches(jackson, williams, "event")
+
+
+def test_event_level_scores_that_differ_are_two_games() -> None:
+    a_body = (
+        "Peyton Manning threw two touchdown passes and the Indianapolis Colts beat the "
+        "Jacksonville Jaguars {score} to clinch a playoff berth. Manning completed 29 of 34 "
+        "passes as the Colts won their eighth straight game."
+    )
+    b_body = (
+        "The Colts are in the playoffs again. Indianapolis held off Jacksonville {score} behind a "
+        "nearly perfect Peyton Manning, and the Jaguars defence could not stop the Colts' receivers "
+        "in the second half."
+    )
+    a = fp("Colts clinch playoff berth", a_body.format(score="31-24"), source="A")
+    b = fp("Manning leads Colts past Jaguars", b_body.format(score="31-24"), source="B")
+    c = fp("Manning leads Colts past Jaguars", b_body.format(score="20-13"), source="B")
+    assert a.scores == ("24-31",)
+    assert not matches(a, b)
+    assert matches(a, b, "event")
+    assert not matches(a, c, "event")
+
+
+def test_fingerprint_from_an_older_dict_still_compares() -> None:
+    f = fingerprint(REID)
+    d = fingerprint_to_dict(f)
+    for k in ("entities", "entity_weights", "lead_days", "ages", "scores"):
+        d.pop(k)
+    d["v"] = 4
+    old = fingerprint_from_dict(d)
+    assert old.version == 4 and old.entities == () and old.ages == ()
+    assert compare(old, f, "event") is not None
+    assert not matches(old, fingerprint(LOHAN), "event")
