@@ -106,6 +106,7 @@ CLOSE_HOURS = 6.0  # headline variants: one source, published this close (both d
 CLOSE_TITLE_INFO = 10.0  # ... idf mass of the shared headline words, one of them rare (RARE_IDF)
 EVENT_SIM = 0.15  # event: weighted cosine of headline+body words, at least
 EVENT_NAME_SIM = 0.20  # event: weighted cosine of name counts, at least
+EVENT_CLOSE_SUM = 1.4  # ... and with this much, agreeing main names outweigh a secondary name's weight
 EVENT_SUM = 0.85  # event: text cosine + name cosine, at least
 EVENT_AGREE_SUM = 0.50  # ... or this much when both agree on their main names
 MIN_EVENT_INFO = 40.0  # event: informative text on both sides
@@ -827,6 +828,11 @@ def _main_entities_agree(a: Fingerprint, b: Fingerprint) -> bool:
     )
 
 
+def _close_text(a: Fingerprint, b: Fingerprint) -> bool:
+    """Text and names alike well beyond the event bar: paraphrases of one report."""
+    return _cosine(_vector(a), _vector(b)) + _cosine(_name_vector(a), _name_vector(b)) >= EVENT_CLOSE_SUM
+
+
 def _event_veto(a: Fingerprint, b: Fingerprint) -> str:
     """Why ``a`` and ``b`` are two events of one kind ("" when nothing says so)."""
     if _years_contradict(a, b):
@@ -837,7 +843,10 @@ def _event_veto(a: Fingerprint, b: Fingerprint) -> str:
         return "ages"
     if _differ(a.scores, b.scores):
         return "scores"
-    if _main_entities_contradict(a, b):
+    # Two reports of one event paraphrase each other and weigh secondary names
+    # differently ("Malibu" in one headline, "Tara" in the other): when both
+    # articles' heaviest names weigh in the other too, that is no contradiction.
+    if _main_entities_contradict(a, b) and not (_main_entities_agree(a, b) and _close_text(a, b)):
         return "main-names"
     return ""
 
