@@ -744,6 +744,11 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
         and not _contradicts(ta, tb)
     ):
         return Match(round(title_sim, 3), "headline-close", signals)
+    if cls_a == 2 or cls_b == 2:
+        # One side has a real body the other lacks: the headlines' meaning alone
+        # cannot say it is the same report (ECB+: a short wire line matched the
+        # opening of a different event's article).
+        return None
     return _semantic_headline(a, b, ta, tb, signals)
 
 
