@@ -106,6 +106,8 @@ CLOSE_HOURS = 6.0  # headline variants: one source, published this close (both d
 CLOSE_TITLE_INFO = 10.0  # ... idf mass of the shared headline words, one of them rare (RARE_IDF)
 EVENT_SIM = 0.15  # event: weighted cosine of headline+body words, at least
 EVENT_NAME_SIM = 0.20  # event: weighted cosine of name counts, at least
+SEMANTIC_SHARED_INFO = 25.0  # ... or a lower cosine with this much idf mass of shared headline words
+SEMANTIC_MAX_HOURS = 48.0  # semantic headline matches: published at most this far apart
 EVENT_CLOSE_SUM = 1.4  # ... and with this much, agreeing main names outweigh a secondary name's weight
 EVENT_SUM = 0.85  # event: text cosine + name cosine, at least
 EVENT_AGREE_SUM = 0.50  # ... or this much when both agree on their main names
@@ -762,10 +764,16 @@ def _semantic_headline(a: Fingerprint, b: Fingerprint, ta: set[str], tb: set[str
     """
     if not (a.title_vec and b.title_vec):
         return None
+    hours = signals.get("hours_apart")
+    if hours is None or hours > SEMANTIC_MAX_HOURS:
+        return None
     from syndicator import semantic
 
     cos = semantic.cosine(base64.b64decode(a.title_vec), base64.b64decode(b.title_vec))
-    if cos < semantic.THRESHOLD:
+    # Close in meaning alone, or close enough and sharing informative words.
+    if cos < semantic.THRESHOLD and not (
+        cos >= semantic.THRESHOLD_WITH_WORDS and signals.get("title_shared_info", 0.0) >= SEMANTIC_SHARED_INFO
+    ):
         return None
     numbers_a = {t for t in a.title if t[:1].isdigit()}
     numbers_b = {t for t in b.title if t[:1].isdigit()}
