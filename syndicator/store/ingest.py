@@ -65,30 +65,42 @@ def ingest_entries(
     existing = _existing_articles(s, source.id, [e.guid for e in entries])
     window = timedelta(seconds=window_seconds)
     digests = [content_hash(e) for e in entries]
+    # New or changed entries, fingerprinted once: the fingerprints serve both the
+    # feed document's stock-excerpt check and the merge decisions.
+    todo = [e for e, d in zip(entries, digests, strict=True)
+            if e.guid not in existing or existing[e.guid].content_hash != d]
     vectors: dict[str, bytes] = {}
-    if embed is not None:
+    if embed is not None and todo:
         # One batch per source: the model is far faster on many headlines at once.
-        todo = [e for e, d in zip(entries, digests, strict=True)
-                if e.guid not in existing or existing[e.guid].content_hash != d]
-        if todo:
-            vectors = dict(zip((e.guid for e in todo), embed([e.title for e in todo]), strict=True))
-    stock = _stock_excerpts(entries, existing)
+        vectors = dict(zip((e.guid for e in todo), embed([e.title for e in todo]), strict=True))
+    published = {
+        e.guid: existing[e.guid].published if e.guid in existing else min(e.published or now, now + FUTURE_SLACK)
+        for e in todo
+    }
+    fps = {
+        e.guid: similarity.fingerprint(
+            similarity.Doc(e.title, e.text, e.url, published[e.guid], source.name, vectors.get(e.guid))
+        )
+        for e in todo
+    }
+    stock = _stock_excerpts(entries, existing, fps)
     for entry, digest in zip(entries, digests, strict=True):
+        fp = fps.get(entry.guid)
+        if fp is None:
+            stats.unchanged += 1
+            continue
         row = existing.get(entry.guid)
         if row is not None:
-            if row.content_hash == digest:
-                stats.unchanged += 1
-                continue
-            fp = _fill(row, entry, source.name, now, vectors.get(entry.guid), keep_published=True)
+            _fill(row, entry, fp)
             _index(s, row, fp)
             row.content_hash = digest
             stats.updated_articles += 1
             continue
         row = ArticleRow(
             id=article_id(source.name, entry.guid), source_id=source.id, guid=entry.guid,
-            fetched_at=now, content_hash=digest, merge_reason={},
+            fetched_at=now, content_hash=digest, merge_reason={}, published=published[entry.guid],
         )
-        fp = _fill(row, entry, source.name, now, vectors.get(entry.guid), keep_published=False)
+        _fill(row, entry, fp)
         _place(s, row, fp, now, window, level, stats, stock)
         s.add(row)
         s.flush()
@@ -108,9 +120,7 @@ def _existing_articles(s: Session, source_id: int, guids: list[str]) -> dict[str
     return found
 
 
-def _fill(
-    row: ArticleRow, e: Entry, source: str, now: datetime, vector: bytes | None, *, keep_published: bool
-) -> Fingerprint:
+def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
     row.url = e.url
     row.canonical_url = canonical_url(e.url)
     row.title = e.title
@@ -123,17 +133,8 @@ def _fill(
     row.image = e.image
     row.language = e.language
     row.updated = e.updated
-    if not keep_published:
-        published = e.published or now
-        row.published = min(published, now + FUTURE_SLACK)
-    fp = similarity.fingerprint(
-        similarity.Doc(
-            title=e.title, body=e.text, url=e.url, published=row.published, source=source, title_vec=vector
-        )
-    )
     row.fingerprint = similarity.fingerprint_to_dict(fp)
     row.body_hash = fp.body_hash or None
-    return fp
 
 
 def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:
@@ -205,7 +206,9 @@ def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, h
     return (same or 0) >= merge.BOILERPLATE_ARTICLES
 
 
-def _stock_excerpts(entries: list[Entry], existing: dict[str, ArticleRow]) -> frozenset[str]:
+def _stock_excerpts(
+    entries: list[Entry], existing: dict[str, ArticleRow], fps: dict[str, Fingerprint]
+) -> frozenset[str]:
     """Bodies that most items of this feed document carry: the site's stock excerpt.
 
     Seen on the whole document before any item is placed, so that not even
@@ -215,11 +218,8 @@ def _stock_excerpts(entries: list[Entry], existing: dict[str, ArticleRow]) -> fr
         return frozenset()
     counts: dict[str, int] = {}
     for e in entries:
-        row = existing.get(e.guid)
-        if row is not None:
-            digest = row.body_hash
-        else:
-            digest = similarity.fingerprint(similarity.Doc(e.title, e.text, "", None, "")).body_hash
+        fp = fps.get(e.guid)
+        digest = fp.body_hash if fp is not None else existing[e.guid].body_hash
         if digest:
             counts[digest] = counts.get(digest, 0) + 1
     return frozenset(
