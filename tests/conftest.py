@@ -165,3 +165,18 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def start_daemon(config: Path) -> tuple[subprocess.Popen, int]:
+    """``syndicator run`` in its own process on a free port, once it listens."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syndicator", "--config", str(config), "run", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for_port(port)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, port

@@ -4,15 +4,13 @@ served over HTTP, and a clean stop on SIGTERM or SIGINT within seconds."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 
 import feedparser
 import httpx
 import pytest
 
-from tests.conftest import Resource, free_port, syndicator, wait_for_port, write_config
+from tests.conftest import Resource, start_daemon, syndicator, write_config
 from tests.feedmaker import It, rss2
 
 
@@ -40,13 +38,8 @@ def test_run_refreshes_due_sources_serves_and_stops_cleanly(feed_server, tmp_pat
         f'url = "{feed_server.url("/d.xml")}"', f'url = "{feed_server.url("/d.xml")}"\ninterval = "2s"'
     )
     cfg.write_text(text)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syndicator", "--config", str(cfg), "run", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc, port = start_daemon(cfg)
     try:
-        wait_for_port(port)
         url = f"http://127.0.0.1:{port}/all.atom"
 
         def titles():

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,7 +20,7 @@ from syndicator.config import load_config
 from syndicator.publish import LAST_PUBLISH
 from syndicator.serve import configured_app, create_app
 from syndicator.store import FeedStateRow, Store
-from tests.conftest import Resource, free_port, syndicator, wait_for_port, write_config
+from tests.conftest import Resource, free_port, start_daemon, syndicator, wait_for_port, write_config
 from tests.feedmaker import It, long_body, rss2
 
 
@@ -179,13 +177,8 @@ def test_daemon_serves_health_and_metrics(feed_server, tmp_path):
     )
     cfg.write_text(cfg.read_text().replace(f'url = "{feed_server.url("/a.xml")}"',
                                            f'url = "{feed_server.url("/a.xml")}"\ninterval = "2s"'))
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syndicator", "--config", str(cfg), "run", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc, port = start_daemon(cfg)
     try:
-        wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
