@@ -553,14 +553,53 @@ def fingerprint_from_dict(d: dict) -> Fingerprint:
 
 def idf(word: str) -> float:
     """Fixed inverse document frequency; words absent from the table count as rare."""
-    df = DOC_FREQ.get(word)
-    if df is None:
-        return _MAX_IDF
-    return math.log((DOC_COUNT + 1) / (df + 1))
+    value = _IDF_MEMO.get(word)
+    if value is None:
+        df = DOC_FREQ.get(word)
+        value = _MAX_IDF if df is None else math.log((DOC_COUNT + 1) / (df + 1))
+        if len(_IDF_MEMO) < _IDF_MEMO_MAX:
+            _IDF_MEMO[word] = value
+    return value
+
+
+# idf() runs for every content word of both articles of every comparison: a py-spy profile of a cold
+# refresh of 40 × 50 generated items (bench/scale_run.py) spent 13% of its time in the logarithm alone.
+_IDF_MEMO: dict[str, float] = {}
+_IDF_MEMO_MAX = 500_000
 
 
 def _content(toks: tuple[str, ...] | list[str]) -> set[str]:
     return {t for t in toks if t not in STOPWORDS and (len(t) > 1 or t.isdigit())}
+
+
+def _derived(fp: Fingerprint, name: str, make):  # the value's type depends on ``name``
+    """A value derived from ``fp`` alone, computed once per Fingerprint object.
+
+    One new article is compared with each of its candidates (often dozens), and the same sets were
+    rebuilt for every comparison: half of a cold refresh's time in the profile that forced this.
+    Fingerprints are frozen, so the memo (kept outside the dataclass fields: equality, hashing and
+    ``fingerprint_to_dict`` never see it) can never go stale.
+    """
+    memo = fp.__dict__.get("_memo")
+    if memo is None:
+        memo = {}
+        object.__setattr__(fp, "_memo", memo)
+    value = memo.get(name)
+    if value is None:
+        value = memo[name] = make()
+    return value
+
+
+def _title_content(fp: Fingerprint) -> set[str]:
+    return _derived(fp, "title_content", lambda: _content(fp.title))
+
+
+def _body_content(fp: Fingerprint) -> set[str]:
+    return _derived(fp, "body_content", lambda: _content(fp.body))
+
+
+def _body_shingles(fp: Fingerprint) -> set[tuple[str, ...]]:
+    return _derived(fp, "body_shingles", lambda: _shingles(fp.body))
 
 
 def _info(words: set[str]) -> float:
@@ -575,7 +614,11 @@ def _shingles(toks: tuple[str, ...], n: int = 3) -> set[tuple[str, ...]]:
 
 def _body_class(fp: Fingerprint) -> int:
     """2: informative body, 1: a short line that may support a headline, 0: nothing."""
-    words = _content(fp.body)
+    return _derived(fp, "body_class", lambda: _classify_body(fp))
+
+
+def _classify_body(fp: Fingerprint) -> int:
+    words = _body_content(fp)
     info = _info(words)
     if len(words) >= MIN_BODY_CONTENT and info >= MIN_BODY_INFO:
         return 2
@@ -652,15 +695,15 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
         return Match(1.0, "url", {"url": a.url})
 
     hours = _hours_apart(a, b)
-    ta, tb = _content(a.title), _content(b.title)
+    ta, tb = _title_content(a), _title_content(b)
     title_sim, title_shared = _weighted_jaccard(ta, tb)
     cls_a, cls_b = _body_class(a), _body_class(b)
 
     body_cont = 0.0
     body_same = 0.0  # containment, counted only when the shorter body is whole-vs-whole or cut short
     shared_info = 0.0
-    if _content(a.body) and _content(b.body):
-        sa, sb = _shingles(a.body), _shingles(b.body)
+    if _body_content(a) and _body_content(b):
+        sa, sb = _body_shingles(a), _body_shingles(b)
         common = sa & sb
         body_cont = len(common) / min(len(sa), len(sb))
         shorter = a if len(sa) < len(sb) else b if len(sb) < len(sa) else None
@@ -915,15 +958,15 @@ def index_keys(fp: Fingerprint, level: str = "article") -> frozenset[str]:
     if fp.url and _url_is_specific(fp.url):
         keys.add(_key_hash("u:", fp.url))
     cls = _body_class(fp)
-    if fp.body_hash and _content(fp.body):
+    if fp.body_hash and _body_content(fp):
         keys.add("h:" + fp.body_hash)
     if cls:
         # a body cut short keeps its beginning
         keys.add(_key_hash("p:", " ".join(fp.body[:PREFIX_KEY_TOKENS])))
     if cls == 2:
-        hashed = sorted(_key_hash("b:", " ".join(s)) for s in _shingles(fp.body) if _content(list(s)))
+        hashed = sorted(_key_hash("b:", " ".join(s)) for s in _body_shingles(fp) if not _all_stop(s))
         keys.update(hashed[:BODY_KEYS])
-    keys.update("t:" + w for w in _rarest(_content(fp.title), TITLE_KEYS))
+    keys.update("t:" + w for w in _rarest(_title_content(fp), TITLE_KEYS))
     if fp.title_vec:
         from syndicator import semantic
 
@@ -931,6 +974,11 @@ def index_keys(fp: Fingerprint, level: str = "article") -> frozenset[str]:
     if level == "event":
         keys.update("e:" + w for w in [n for n in fp.names if idf(n) >= MIN_KEY_IDF][:EVENT_KEYS])
     return frozenset(keys)
+
+
+def _all_stop(toks: tuple[str, ...]) -> bool:
+    """No content word among ``toks`` (what ``not _content(toks)`` says, without building the set)."""
+    return not any(t not in STOPWORDS and (len(t) > 1 or t.isdigit()) for t in toks)
 
 
 def _rarest(words: set[str], k: int) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -174,19 +175,54 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
     if not ids:
         return [], frozenset()
     rows = s.execute(
-        select(ArticleRow.id, ArticleRow.story_id, StoryRow.created_at, ArticleRow.fingerprint)
+        select(ArticleRow.id, ArticleRow.story_id, StoryRow.created_at, ArticleRow.content_hash)
         .join(StoryRow, StoryRow.id == ArticleRow.story_id)
         .where(ArticleRow.id.in_(sorted(ids)))
     ).all()
+    fps = _candidate_fingerprints(s, [(aid, digest) for aid, _sid, _created, digest in rows])
     cands = [
-        merge.Candidate(aid, sid, created, similarity.fingerprint_from_dict(fpd))
-        for aid, sid, created, fpd in rows
-        if fpd
+        merge.Candidate(aid, sid, created, fps[(aid, digest)])
+        for aid, sid, created, digest in rows
+        if (aid, digest) in fps
     ]
     boilerplate: frozenset[str] = frozenset()
     if fp.body_hash and _is_boilerplate(s, row, fp.body_hash, lo, hi):
         boilerplate = frozenset({fp.body_hash})
     return cands, boilerplate
+
+
+# Decoded fingerprints of recent candidates, by (article id, content hash): the hash changes whenever the
+# article's content (hence its fingerprint) does, so an entry is never stale, even with other processes
+# writing the same database. The same stored articles are candidates of many new ones (popular headline
+# words); decoding their JSON and rebuilding their word sets for each was most of a cold refresh's time
+# (py-spy, bench/scale_run.py 40 × 50). Bounded: a cached fingerprint with its sets is about 50 KB.
+_FP_CACHE: OrderedDict[tuple[str, str], similarity.Fingerprint] = OrderedDict()
+FP_CACHE_SIZE = 2048
+
+
+def _candidate_fingerprints(
+    s: Session, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], similarity.Fingerprint]:
+    found: dict[tuple[str, str], similarity.Fingerprint] = {}
+    missing: list[str] = []
+    for key in keys:
+        fp = _FP_CACHE.get(key)
+        if fp is None:
+            missing.append(key[0])
+        else:
+            _FP_CACHE.move_to_end(key)
+            found[key] = fp
+    if missing:
+        stmt = select(ArticleRow.id, ArticleRow.content_hash, ArticleRow.fingerprint).where(
+            ArticleRow.id.in_(sorted(missing))
+        )
+        for aid, digest, fpd in s.execute(stmt):
+            if fpd:
+                key = (aid, digest)
+                found[key] = _FP_CACHE[key] = similarity.fingerprint_from_dict(fpd)
+        while len(_FP_CACHE) > FP_CACHE_SIZE:
+            _FP_CACHE.popitem(last=False)
+    return found
 
 
 def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:
