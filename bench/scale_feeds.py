@@ -47,16 +47,27 @@ BODY_CHARS = 1800
 WIRE_SHARE = 10  # one item in WIRE_SHARE is a wire copy of the next source's item
 
 
+UCI_FILE, ECB_FILE = "uci_news_head5000.csv", "ecbplus_documents.jsonl"
+
+
+def use_data(folder: Path, uci: str = UCI_FILE, ecb: str = ECB_FILE) -> None:
+    """Read headlines and bodies from other files (the tests' small samples)."""
+    global DATA, UCI_FILE, ECB_FILE
+    DATA, UCI_FILE, ECB_FILE = folder, uci, ecb
+    for fn in (headlines, sentences, chain):
+        fn.cache_clear()
+
+
 @cache
 def headlines() -> tuple[str, ...]:
-    with open(DATA / "uci_news_head5000.csv", newline="", encoding="utf-8") as f:
+    with open(DATA / UCI_FILE, newline="", encoding="utf-8") as f:
         return tuple(row["TITLE"].strip() for row in csv.DictReader(f) if row["TITLE"].strip())
 
 
 @cache
 def sentences() -> tuple[str, ...]:
     out: list[str] = []
-    with open(DATA / "ecbplus_documents.jsonl", encoding="utf-8") as f:
+    with open(DATA / ECB_FILE, encoding="utf-8") as f:
         for line in f:
             for s in json.loads(line)["text"].split("\n"):
                 s = " ".join(s.replace("``", '"').replace("''", '"').split())
