@@ -133,9 +133,17 @@ def run_tool(tool: str, server: FeedServer, work: Path, args: argparse.Namespace
     syndicator_config(work, urls)
     runs = []
     server.control("/_bench/set?gen=1")
+    seeded = tool == "syndicator" and args.syndicator_store
+    if seeded:  # a store left by an earlier cold run against generation 1 of the same feeds
+        shutil.copy(args.syndicator_store, work / "syndicator.db")
+    wanted = args.scenarios.split(",")
     for scenario in SCENARIOS:
         if scenario == "warm-incremental":
             server.control("/_bench/set?gen=2")
+        if scenario not in wanted:
+            if scenario == "cold" and not seeded:  # untimed: the warm scenarios need a store
+                subprocess.run(command(tool, work, args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            continue
         server.control("/_bench/reset")
         prefix = []
         if args.profile and tool == "syndicator":
@@ -200,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hosts", type=int, default=20, help="loopback addresses 127.0.0.1..N")
     ap.add_argument("--syndicator-python", default=str(ROOT / ".venv" / "bin" / "python"))
     ap.add_argument("--reader-python", default=str(ROOT / ".bench" / "reader-venv" / "bin" / "python"))
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="time only these (cold still runs, untimed)")
+    ap.add_argument("--syndicator-store", default="",
+                    help="start Syndicator from this SQLite store (synced to generation 1) instead of a cold run")
     ap.add_argument("--json", help="write every run and the medians here")
     ap.add_argument("--keep", action="store_true", help="keep the work folders (under --workdir)")
     ap.add_argument("--workdir", default="")
@@ -233,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                 for tool in tools:
                     for scenario in SCENARIOS:
                         sel = [r for r in runs if r.tool == tool and r.scenario == scenario]
-                        cell[f"{tool}/{scenario}"] = median_run(sel)
+                        if sel:
+                            cell[f"{tool}/{scenario}"] = median_run(sel)
                         failed |= not all(r.ok for r in sel)
                 results[key] = cell
                 all_runs += [dict(asdict(r), size=size, latency=latency) for r in runs]
