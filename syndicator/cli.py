@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     sos.add_parser("list", help="each source's last fetch, status, next due time, errors")
     imp = sos.add_parser("import-opml", help="add an OPML file's feeds to the configuration")
     imp.add_argument("file", type=Path)
+    imp.add_argument("--allow-private", action="store_true",
+                     help="also accept loopback, private and link-local addresses (you trust this file)")
     sos.add_parser("export-opml", help="print the sources as OPML")
     return p
 
@@ -187,7 +189,7 @@ def cmd_sources(config: Config, args: argparse.Namespace) -> int:
     if args.sources_command == "import-opml":
         from syndicator.opml import import_opml
 
-        result = import_opml(config, args.file)
+        result = import_opml(config, args.file, allow_private=args.allow_private)
         for name in result.added:
             print(f"added {name}")
         for reason in result.skipped:

@@ -70,8 +70,8 @@ def select_sources(
         named = bool(names) and src.name in names
         if names and not named:
             continue
-        if not named and (not src.enabled or row.disabled):
-            continue  # a disabled source is fetched only when asked for by name
+        if not named and (not src.enabled or row.disabled or row.paused):
+            continue  # a disabled or paused source is fetched only when asked for by name
         if row.retry_after_until and row.retry_after_until > now:
             when = row.retry_after_until.isoformat(timespec="seconds")
             deferred.append(SourceReport(src.name, "deferred", f"server asked to wait until {when}"))
@@ -102,15 +102,7 @@ def refresh(
         return report  # a scheduler tick with nothing due: no work, no publish
     if on_start:
         on_start(len(chosen))
-    requests = [
-        FetchRequest(
-            name,
-            states[name].current_url or states[name].url,
-            etag=states[name].etag,
-            last_modified=states[name].last_modified,
-        )
-        for name in chosen
-    ]
+    requests = [fetch_request(config, states[name]) for name in chosen]
     with Fetcher(config.fetch) as fetcher:
         for result in fetcher.fetch_iter(requests):
             if stop is not None and stop.is_set():
@@ -132,6 +124,22 @@ def refresh(
     return report
 
 
+def fetch_request(config: Config, row: SourceRow) -> FetchRequest:
+    """How to fetch one source: its address, validators and its own headers, credentials and proxy."""
+    src = config.source(row.name)
+    return FetchRequest(
+        row.name,
+        row.current_url or row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        guard=src.guarded,
+        headers=src.headers,
+        auth=(src.username, src.password) if src.username or src.password else None,
+        proxy=src.proxy,
+        user_agent=src.user_agent,
+    )
+
+
 def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -> SourceReport:
     """Parse and store one fetched source, then record its state and next due time."""
     src = config.source(row.name)
@@ -140,7 +148,7 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
     state: dict[str, object] = {"last_fetch_at": now, "last_http_status": result.http_status}
     report = SourceReport(row.name, "unchanged")
     ttl = None
-    error = result.error
+    error = config.redact(result.error)
     if result.outcome == "ok":
         try:
             parsed = parse_document(result.body, result.url, result.content_type)

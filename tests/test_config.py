@@ -119,14 +119,14 @@ def test_shipped_configurations_load_and_example_lists_every_setting():
 
     defaults = {
         "storage": c.StorageConfig(), "output": c.OutputConfig(), "fetch": c.FetchConfig(),
-        "merge": c.MergeConfig(), "scheduler": c.SchedulerConfig(),
+        "merge": c.MergeConfig(), "scheduler": c.SchedulerConfig(), "log": c.LogConfig(),
     }
     for section, default in defaults.items():
         for name in default.__dataclass_fields__:
             assert name in raw[section], f"[{section}] {name} missing from the example configuration"
             assert getattr(getattr(example, section), name) == getattr(default, name), (section, name)
-    for key in ("name", "url", "title", "interval", "enabled"):
-        assert key in raw["sources"][0]
-    for key in ("name", "title", "description", "sources", "limit", "include", "exclude", "categories"):
-        assert key in raw["feeds"][0]
+    for key in c.SourceConfig.__dataclass_fields__:
+        assert key in raw["sources"][0], f"[[sources]] {key} missing from the example configuration"
+    for key in c.FeedConfig.__dataclass_fields__:
+        assert key in raw["feeds"][0] or key == "max_age", f"[[feeds]] {key} missing from the example configuration"
     assert "max_age" in example_path.read_text()

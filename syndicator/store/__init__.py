@@ -36,11 +36,12 @@ __all__ = [
 
 
 class Store:
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, backup: bool = True) -> None:
         self.url = url
         self.engine = db.create_store_engine(url)
+        self.backup_made: str | None = None
         if migrate:
-            db.migrate(self.engine)
+            self.backup_made = db.migrate(self.engine, backup=backup)
         self._sessions = db.session_factory(self.engine)
 
     def close(self) -> None:
@@ -76,6 +77,16 @@ class Store:
     def sources(self) -> dict[str, SourceRow]:
         with self.session() as s:
             return {r.name: r for r in s.scalars(select(SourceRow).order_by(SourceRow.name))}
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        self.update_source(name, paused=paused)
+
+    def reset_source(self, name: str) -> None:
+        """Forget a source's errors, backoff, Retry-After and disabled state: due at once."""
+        self.update_source(
+            name, consecutive_errors=0, last_error="", retry_after_until=None, next_due_at=None, due_reason="",
+            disabled=False, disabled_reason="",
+        )
 
     def update_source(self, name: str, **values: object) -> None:
         with self.session() as s:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndicator.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Long enough that the daemon and a manual refresh wait for each other's
@@ -54,16 +57,30 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 # The newest migration's revision; a test checks it against Alembic's own head.
 # Knowing it here lets an up-to-date store open without importing Alembic.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0006"
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (Alembic), creating it if new."""
+def migrate(engine: Engine, *, backup: bool = True) -> str | None:
+    """Bring the schema to the newest revision (Alembic), creating it if new.
+
+    Before upgrading an existing SQLite store, its file is copied to
+    ``<file>.bak-<old revision>`` (``backup``): a migration that fails half-way
+    on a months-old store must not cost the months. Returns the backup's path
+    when one was made.
+    """
+    made = None
     try:
-        if has_schema(engine) and current_revision_fast(engine) == SCHEMA_HEAD:
-            return
+        existing = has_schema(engine)
+        current = current_revision_fast(engine) if existing else None
+        if current == SCHEMA_HEAD:
+            return None
     except OperationalError as exc:
         raise StoreError(f"cannot open the store: {exc.orig}") from None
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if existing and backup and path:
+        made = f"{path}.bak-{current or 'none'}"
+        backup_sqlite(engine, made)
+        log.warning("store %s: upgrading the schema from %s to %s (backup: %s)", path, current, SCHEMA_HEAD, made)
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -75,6 +92,36 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise StoreError(f"cannot open the store: {exc.orig}") from None
+    return made
+
+
+def backup_sqlite(engine: Engine, target: str | os.PathLike[str]) -> None:
+    """A consistent copy of the SQLite store, taken with SQLite's online backup API.
+
+    It copies pages while other connections (the daemon) keep reading and
+    writing; a write during the copy makes SQLite restart it, so the result is
+    always one committed state.
+    """
+    import sqlite3
+
+    target = Path(target)
+    if target.exists():
+        raise StoreError(f"{target} already exists; not overwriting it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    raw = engine.raw_connection()
+    try:
+        dest = sqlite3.connect(partial)
+        try:
+            raw.driver_connection.backup(dest)
+        finally:
+            dest.close()
+        os.replace(partial, target)
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"backup to {target} failed: {exc}") from None
+    finally:
+        raw.close()
 
 
 def current_revision_fast(engine: Engine) -> str | None:

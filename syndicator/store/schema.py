@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 class UTCDateTime(TypeDecorator):
@@ -73,6 +74,8 @@ class SourceRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str] = mapped_column(Text, default="")
     entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # `sources pause NAME`: not fetched until resumed; its stories stay in the feeds.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StoryRow(Base):
