@@ -21,6 +21,7 @@ from syndicator.fetch import Fetcher, FetchRequest, FetchResult
 from syndicator.parse import parse_document
 from syndicator.publish import PublishResult, publish_all
 from syndicator.store import IngestStats, SourceRow, Store
+from syndicator.store.retention import prune
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def refresh(
         report.published = publish_all(store, config, datetime.now(UTC))
         if observe is not None:
             observe("publish", "", time.monotonic() - started)
+        prune(store, config, datetime.now(UTC))
     report.stories = store.count_stories()
     return report
 
@@ -175,7 +177,9 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
             row.name, now, interval, ok=False, consecutive_errors=errors, retry_after=result.retry_after
         )
         report = SourceReport(row.name, "failed", error)
-        log.warning("source %s failed: %s", row.name, error)
+        log.warning("source %s failed: %s", row.name, error, extra={
+            "event": "error", "source": row.name, "status": result.http_status, "url": config.redact(result.url),
+        })
     else:
         state.update(
             last_outcome=result.outcome, last_error="", consecutive_errors=0, last_success_at=now,
@@ -185,6 +189,12 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
             row.name, now, interval, ok=True, cache_headers=result.cache_headers, ttl_minutes=ttl
         )
         state.update(_redirect_state(row, result))
+    if not error:
+        log.info(
+            "fetched %s: %s, %d new article(s)", row.name, result.outcome.replace("_", " "), report.new_articles,
+            extra={"event": "fetch", "source": row.name, "outcome": result.outcome, "status": result.http_status,
+                   "url": config.redact(result.url), "elapsed": round(result.elapsed, 3)},
+        )
     state.update(next_due_at=due.at, due_reason=due.reason)
     store.update_source(row.name, **state)
     return report

@@ -9,6 +9,7 @@ twice gives byte-identical files, and files are rewritten only when changed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from syndicator.publish.stats import read_daily_activity
 from syndicator.publish.xmlfeeds import render_xml
 from syndicator.store import Store
 from syndicator.store.schema import FeedStateRow, StoryRow
+
+log = logging.getLogger(__name__)
 
 FEED_NAMESPACE = uuid.UUID("0b6f3e0e-4f4c-4a53-8f7e-6a1f7f1c2b3d")
 # A feed_state row (no feed name starts with ".") stamped at the end of every publish, whether or not a
@@ -71,6 +74,10 @@ def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
             if write_if_changed(out / name, data):
                 result.written.append(name)
                 changed_feeds.append(f"{base}{name}")
+        written = [n for n in files if n in result.written]
+        if written:
+            log.info("published feed %s: %d item(s), %s rewritten", feed.name, len(summary.items),
+                     ", ".join(written), extra={"event": "publish", "feed": feed.name, "files": written})
     for name, data in (
         ("index.html", render_index(config.output.title, base, summaries, activity=read_daily_activity(store))),
         ("feeds.opml", render_opml(config.output.title, base, summaries)),

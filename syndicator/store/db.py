@@ -48,6 +48,8 @@ def create_store_engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    # Takes effect on a new file only (an old one switches at its first prune): see store.retention.
+    cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -149,3 +151,19 @@ def sqlite_path(url: str) -> str | None:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return os.fspath(parsed.database)
     return None
+
+
+def known_revisions() -> set[str]:
+    """Every revision id among this version's migrations (read from their file names' prefixes)."""
+    return {p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py")}
+
+
+def upgrade(url: str, *, backup: bool = True) -> tuple[str | None, str, str | None]:
+    """``db upgrade``: (revision before, revision after, backup path or None)."""
+    engine = create_store_engine(url)
+    try:
+        before = current_revision_fast(engine) if has_schema(engine) else None
+        made = migrate(engine, backup=backup)
+        return before, current_revision_fast(engine), made
+    finally:
+        engine.dispose()

@@ -14,11 +14,13 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, never batch mode: on SQLite, batch mode rebuilds "sources" (copy, drop, rename) and,
+# with foreign keys on, dropping it cascades to every article (found by test_admin's downgrade/upgrade).
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("sources") as batch:
-        batch.add_column(sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("sources", sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sources") as batch:
-        batch.drop_column("paused")
+    op.drop_column("sources", "paused")
