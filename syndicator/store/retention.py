@@ -101,13 +101,21 @@ def vacuum(store: Store, pages: int = VACUUM_PAGES) -> int:
     if store.engine.dialect.name != "sqlite":
         return 0  # PostgreSQL's autovacuum does this on its own
     with store.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        mode = raw.execute("PRAGMA auto_vacuum").fetchone()[0]
-        free = raw.execute("PRAGMA freelist_count").fetchone()[0]
+        raw = conn.connection.driver_connection  # VACUUM cannot run inside the transaction SQLAlchemy opens
+
+        def pragma(sql: str) -> list:
+            cur = raw.execute(sql)
+            try:
+                return cur.fetchall()
+            finally:
+                cur.close()
+
+        mode = pragma("PRAGMA auto_vacuum")[0][0]
+        free = pragma("PRAGMA freelist_count")[0][0]
         if mode != 2:
             # A store made before incremental mode: switching needs one full VACUUM, done once.
-            raw.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            raw.execute("VACUUM")
+            pragma("PRAGMA auto_vacuum=INCREMENTAL")
+            pragma("VACUUM")
             return free
-        raw.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        pragma(f"PRAGMA incremental_vacuum({int(pages)})")
         return min(free, pages)
