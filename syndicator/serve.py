@@ -286,6 +286,7 @@ def run_server(
             host=host,
             port=port,
             log_level="info" if access_log else "warning",
+            log_config=None,  # our handler (syndicator.logs): one format, JSON lines too
             access_log=access_log,
             server_header=False,
             limit_concurrency=1000,
