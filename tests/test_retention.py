@@ -10,13 +10,20 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from syndicator.config import config_from_dict
 from syndicator.model import Entry
 from syndicator.store import Store, curate
 from syndicator.store.retention import prune
-from syndicator.store.schema import ArticleKeyRow, ArticleRow, StoryAliasRow, StoryRow, StorySplitRow
+from syndicator.store.schema import (
+    ArticleKeyRow,
+    ArticleLinkRow,
+    ArticleRow,
+    StoryAliasRow,
+    StoryRow,
+    StorySplitRow,
+)
 from tests.feedmaker import long_body
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -103,16 +110,19 @@ def test_archive_pages_hold_their_stories(tmp_path):
 def test_related_links_are_pruned_with_their_stories(tmp_path):
     cfg = _config(tmp_path, keep_days=90, limit=3)
     store = _fill(tmp_path, cfg)
-    with store.engine.begin() as conn:  # the related-stories table another migration adds
-        conn.execute(text("CREATE TABLE story_related (story_id VARCHAR(64), related_id VARCHAR(64))"))
-        ids = [r[0] for r in conn.execute(text("SELECT id FROM stories ORDER BY published DESC"))]
+    with store.session() as s:  # link every article to the next, both ways, as syndicator.relate stores them
+        ids = list(s.scalars(select(ArticleRow.id).order_by(ArticleRow.published.desc(), ArticleRow.id)))
         for a, b in itertools.pairwise(ids):
-            conn.execute(text("INSERT INTO story_related VALUES (:a, :b)"), {"a": a, "b": b})
+            for x, y in ((a, b), (b, a)):
+                s.add(ArticleLinkRow(article_id=x, other_id=y, score=0.5, reason={}, created_at=NOW))
+    with store.engine.connect() as conn:  # the foreign keys would cascade; prove prune does it itself
+        assert conn.exec_driver_sql("SELECT count(*) FROM article_links").scalar() == 2 * (len(ids) - 1)
     prune(store, cfg, NOW)
-    with store.engine.connect() as conn:
-        left = conn.execute(text("SELECT story_id, related_id FROM story_related")).all()
-        stories = {r[0] for r in conn.execute(text("SELECT id FROM stories"))}
-    assert left and all(a in stories and b in stories for a, b in left)
+    with store.session() as s:
+        left = s.execute(select(ArticleLinkRow.article_id, ArticleLinkRow.other_id)).all()
+        articles = set(s.scalars(select(ArticleRow.id)))
+    assert left and all(a in articles and b in articles for a, b in left)
+    assert len(left) == 2 * (len(articles) - 1)
     store.close()
 
 

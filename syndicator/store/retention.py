@@ -2,7 +2,8 @@
 
 A story older than ``keep_days`` (by its publication date) goes, with its
 articles, their merge-index postings (``article_keys``), the aliases that
-point at it, the splits that name it and its related-story links, unless a
+point at it, the splits that name it and its articles' related-story links
+(``article_links``, both ways), unless a
 published feed (archive pages included) still holds it: a reader can still
 click it, so its id must keep resolving. Everything is deleted in one
 transaction, so a crash leaves the store as it was.
@@ -18,19 +19,24 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, inspect, or_, select, text
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from syndicator.config import Config
 from syndicator.store import Store
-from syndicator.store.schema import ArticleKeyRow, ArticleRow, StoryAliasRow, StoryRow, StorySplitRow
+from syndicator.store.schema import (
+    ArticleKeyRow,
+    ArticleLinkRow,
+    ArticleRow,
+    StoryAliasRow,
+    StoryRow,
+    StorySplitRow,
+)
 
 log = logging.getLogger(__name__)
 
 CHUNK = 500  # ids per DELETE ... IN (...): well under SQLite's 32766 bound parameters
 VACUUM_PAGES = 2000  # pages handed back per prune (8 MB with 4 KiB pages)
-# Tables another part of Syndicator may add that link two stories; their rows go with either story.
-RELATED_TABLES = (("story_related", ("story_id", "related_id")), ("related_stories", ("story_id", "related_id")))
 
 
 @dataclass(frozen=True)
@@ -82,16 +88,13 @@ def _delete_stories(s: Session, ids: list[str]) -> int:
     for start in range(0, len(article_ids), CHUNK):
         chunk = article_ids[start:start + CHUNK]
         s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id.in_(chunk)))
+        # Related links both ways (the foreign keys cascade too, but only where the database enforces them).
+        s.execute(delete(ArticleLinkRow).where(
+            or_(ArticleLinkRow.article_id.in_(chunk), ArticleLinkRow.other_id.in_(chunk))
+        ))
         s.execute(delete(ArticleRow).where(ArticleRow.id.in_(chunk)))
     s.execute(delete(StoryAliasRow).where(StoryAliasRow.story_id.in_(ids)))
     s.execute(delete(StorySplitRow).where(or_(StorySplitRow.story_a.in_(ids), StorySplitRow.story_b.in_(ids))))
-    tables = set(inspect(s.connection()).get_table_names())
-    for table, columns in RELATED_TABLES:
-        if table in tables:
-            params = {f"i{n}": sid for n, sid in enumerate(ids)}
-            marks = ", ".join(f":i{n}" for n in range(len(ids)))
-            where = " OR ".join(f"{col} IN ({marks})" for col in columns)
-            s.execute(text(f"DELETE FROM {table} WHERE {where}"), params)
     s.execute(delete(StoryRow).where(StoryRow.id.in_(ids)))
     return len(article_ids)
 
