@@ -31,6 +31,24 @@ def effective_level(configured: str, *, verbose: bool, quiet: bool, daemon: bool
     return min(level, logging.INFO) if daemon else level
 
 
+class _Access(logging.Filter):
+    """uvicorn's access records as one readable line with the status phrase ("304 Not Modified"), as uvicorn's
+    own formatter writes them (tests/test_readers.py reads them), and as fields for JSON lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            from http import HTTPStatus
+
+            client, method, path, version, status = record.args
+            try:
+                phrase = HTTPStatus(int(status)).phrase
+            except ValueError:
+                phrase = ""
+            record.msg, record.args = f'{client} - "{method} {path} HTTP/{version}" {status} {phrase}'.rstrip(), None
+            record.event, record.status, record.url = "access", int(status), path
+        return True
+
+
 class _Redact(logging.Filter):
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__()
@@ -58,7 +76,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extras = [f"{k}={getattr(record, k)}" for k in FIELDS if getattr(record, k, None) not in (None, "")]
-        if extras:
+        if extras and getattr(record, "event", "") != "access":  # an access line says it all, as uvicorn's did
             line += " [" + " ".join(extras) + "]"
         return line.replace("\n", "\\n") if record.exc_info is None else line
 
@@ -91,6 +109,7 @@ def setup(level: int, fmt: str = "text", secrets: Sequence[str] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(_Access())
     handler.addFilter(_Redact(secrets))
     root.addHandler(handler)
     # Our own records at the chosen level; libraries' chatter only from warnings up unless debugging.
