@@ -143,7 +143,7 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from syndicator.scheduler import run_daemon
 
-    run_daemon(config, args.host, args.port, access_log=args.verbose)
+    run_daemon(config, args.host, args.port, access_log=args.verbose, quiet=args.quiet)
     return EXIT_OK
 
 

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, *, verbose: bool = False, quiet: bool = False) -> None:
         self.config = config
+        self._log_flags = (verbose, quiet)
         self.store = store
         self.stop = threading.Event()
         self.reload_requested = threading.Event()  # set by SIGHUP; the reload thread does the work
@@ -58,7 +59,9 @@ class Worker:
                 self._scheduler.reschedule_job("tick", trigger="interval", seconds=new.scheduler.tick)
         from syndicator import logs
 
-        logs.setup(logging.getLogger("syndicator").level, new.log.format, new.secrets)
+        verbose, quiet = self._log_flags
+        level = logs.effective_level(new.log.level, verbose=verbose, quiet=quiet, daemon=True)
+        logs.setup(level, new.log.format, new.secrets)
         before, after = {s.name for s in old.sources}, {s.name for s in new.sources}
         log.info(
             "configuration reloaded: %d source(s) (added: %s; removed: %s), %d feed(s)",
@@ -107,11 +110,13 @@ class Worker:
             self._scheduler.shutdown(wait=True)
 
 
-def run_daemon(config: Config, host: str, port: int, *, serve: bool = True, access_log: bool = False) -> None:
+def run_daemon(
+    config: Config, host: str, port: int, *, serve: bool = True, access_log: bool = False, quiet: bool = False
+) -> None:
     from syndicator.serve import run_server
 
     store = Store(config.database_url(), backup=config.storage.backup_on_upgrade)
-    worker = Worker(config, store)
+    worker = Worker(config, store, verbose=access_log, quiet=quiet)
     worker.start()
     # SIGHUP: reload the configuration (the handler only asks; a signal handler must not take locks).
     signal.signal(signal.SIGHUP, lambda _signum, _frame: worker.reload_requested.set())

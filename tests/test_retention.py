@@ -145,3 +145,19 @@ def test_sqlite_space_is_given_back_incrementally(tmp_path):
     assert free < result.vacuumed_pages
     assert os.path.getsize(tmp_path / "store.db") < size_before
     store.close()
+
+
+def test_a_store_made_before_incremental_mode_is_converted_once(tmp_path):
+    cfg = _config(tmp_path, keep_days=90, limit=1)
+    store = _fill(tmp_path, cfg)
+    store.engine.dispose()
+    with sqlite3.connect(tmp_path / "store.db", isolation_level=None) as conn:
+        conn.execute("PRAGMA auto_vacuum=NONE")
+        conn.execute("VACUUM")
+        assert conn.execute("PRAGMA auto_vacuum").fetchone() == (0,)
+    assert prune(store, cfg, NOW).stories > 0
+    store.engine.dispose()
+    with sqlite3.connect(tmp_path / "store.db") as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    store.close()
