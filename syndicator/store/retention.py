@@ -76,7 +76,9 @@ def prune(store: Store, config: Config, now: datetime) -> PruneResult:
         articles = 0
         for start in range(0, len(old), CHUNK):
             articles += _delete_stories(s, old[start:start + CHUNK])
-    pages = vacuum(store) if old else 0
+    # Freed pages go back a batch per prune, also on later prunes that delete nothing; the one full VACUUM that
+    # switches an old store to incremental mode only when there is something to give back.
+    pages = vacuum(store, convert=bool(old))
     if old:
         log.info("pruned %d story(ies), %d article(s) published before %s", len(old), articles,
                  limit.date().isoformat(), extra={"event": "prune"})
@@ -99,8 +101,8 @@ def _delete_stories(s: Session, ids: list[str]) -> int:
     return len(article_ids)
 
 
-def vacuum(store: Store, pages: int = VACUUM_PAGES) -> int:
-    """Hand up to ``pages`` free pages of an SQLite file back; returns how many were free before."""
+def vacuum(store: Store, pages: int = VACUUM_PAGES, *, convert: bool = True) -> int:
+    """Hand up to ``pages`` free pages of an SQLite file back; returns how many it handed back."""
     if store.engine.dialect.name != "sqlite":
         return 0  # PostgreSQL's autovacuum does this on its own
     with store.engine.connect() as conn:
@@ -115,6 +117,8 @@ def vacuum(store: Store, pages: int = VACUUM_PAGES) -> int:
 
         mode = pragma("PRAGMA auto_vacuum")[0][0]
         free = pragma("PRAGMA freelist_count")[0][0]
+        if free == 0 or (mode != 2 and not convert):
+            return 0
         if mode != 2:
             # A store made before incremental mode: switching needs one full VACUUM, done once.
             pragma("PRAGMA auto_vacuum=INCREMENTAL")
