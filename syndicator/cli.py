@@ -291,8 +291,13 @@ def cmd_db(config: Config, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        with _store(config) as store:
-            db.backup_sqlite(store.engine, args.file)
+        if not Path(db.sqlite_path(url)).exists():
+            raise UsageError(f"no store at {db.sqlite_path(url)} yet: nothing to back up")
+        engine = db.create_store_engine(url)  # as it is: a backup never upgrades the store first
+        try:
+            db.backup_sqlite(engine, args.file)
+        finally:
+            engine.dispose()
         print(f"store copied to {args.file}")
         return EXIT_OK
     from syndicator.store.retention import prune

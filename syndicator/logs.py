@@ -100,6 +100,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False, default=str)
 
 
+class _Redacting(logging.Formatter):
+    """The whole formatted line redacted once more: a traceback is formatted after the filters ran."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self.inner.format(record)
+        for secret in self.secrets:
+            line = line.replace(secret, "***").replace(json.dumps(secret)[1:-1], "***")
+        return line
+
+
 def setup(level: int, fmt: str = "text", secrets: Sequence[str] = ()) -> None:
     """Route every log record to stderr, one line each, in ``fmt`` ("text" or "json")."""
     root = logging.getLogger()
@@ -108,7 +123,7 @@ def setup(level: int, fmt: str = "text", secrets: Sequence[str] = ()) -> None:
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(_Redacting(JsonFormatter() if fmt == "json" else TextFormatter(), secrets))
     handler.addFilter(_Access())
     handler.addFilter(_Redact(secrets))
     root.addHandler(handler)

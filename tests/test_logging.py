@@ -63,3 +63,18 @@ def test_levels_and_text_lines(feed_server, tmp_path):
     q = syndicator("--config", str(cfg), "--quiet", "refresh", env={"TOKEN": SECRET})
     assert " INFO " not in q.stderr and " WARNING " not in q.stderr  # --quiet wins over the file
     assert "source broken failed" in q.stderr  # the command's own report still says what failed
+
+
+def test_a_traceback_never_shows_a_secret(capsys, monkeypatch):
+    import logging
+
+    from syndicator import logs
+
+    logs.setup(logging.INFO, "text", [SECRET])
+    try:
+        raise RuntimeError(f"connect failed for https://x.example/?key={SECRET}")
+    except RuntimeError:
+        logging.getLogger("syndicator.test").exception("boom %s", SECRET)
+    err = capsys.readouterr().err
+    assert "boom ***" in err and "key=***" in err and SECRET not in err
+    logs.setup(logging.WARNING)
