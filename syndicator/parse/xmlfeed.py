@@ -78,8 +78,17 @@ def _entry(e: Any, base: str, language: str):
         categories=[t.get("term") or t.get("label") or "" for t in e.get("tags", []) or []],
         enclosures=enclosures,
         image=image,
-        language=language,
+        language=_entry_language(e) or language,
     )
+
+
+def _entry_language(e: Any) -> str:
+    """An Atom entry's own xml:lang (feedparser puts it on the title and content details)."""
+    for detail in (e.get("title_detail"), *(e.get("content") or ())):
+        lang = (detail or {}).get("language") if isinstance(detail, dict) else None
+        if lang and isinstance(lang, str) and len(lang) <= 35:
+            return lang.strip()
+    return ""
 
 
 def _text(value: Any) -> str:
