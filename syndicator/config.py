@@ -50,6 +50,10 @@ class FetchConfig:
     user_agent: str = ""  # empty: "Syndicator/<version> (+project URL)"
     default_interval: float = 3600.0
     max_redirects: int = 5
+    # A floor on network sources' intervals (file sources are not a publisher's server); tests lower it.
+    min_interval: float = 300.0
+    max_server_wait: float = 24 * 3600.0  # cap on what Cache-Control, Expires, <ttl> or Retry-After ask for
+    max_backoff: float = 24 * 3600.0  # cap on the exponential backoff after consecutive errors
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class SourceConfig:
     title: str = ""
     interval: float | None = None  # seconds; None: [fetch] default_interval
     enabled: bool = True
+    full_text: bool = False  # fetch each new article's page and extract its text (trafilatura) for merging
+    full_text_publish: bool = False  # ... and publish that text as the item's content
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,11 @@ class Config:
         return resolve_source_url(source.url, self.base_dir)
 
     def interval(self, source: SourceConfig) -> float:
-        return source.interval if source.interval is not None else self.fetch.default_interval
+        """The source's interval; a network source's never below ``[fetch] min_interval``."""
+        value = source.interval if source.interval is not None else self.fetch.default_interval
+        if urlsplit(self.source_url(source)).scheme in ("http", "https"):
+            value = max(value, self.fetch.min_interval)
+        return value
 
     def database_url(self) -> str:
         return resolve_database_url(self.storage.url, self.base_dir)
@@ -271,6 +281,9 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "user_agent": _str,
             "default_interval": parse_duration,
             "max_redirects": _non_negative_int,
+            "min_interval": parse_duration,
+            "max_server_wait": parse_duration,
+            "max_backoff": parse_duration,
         },
     ),
     "merge": (
@@ -290,6 +303,8 @@ _SOURCE_KEYS: dict[str, Callable[[Any], Any]] = {
     "title": _str,
     "interval": parse_duration,
     "enabled": _bool,
+    "full_text": _bool,
+    "full_text_publish": _bool,
 }
 _FEED_KEYS: dict[str, Callable[[Any], Any]] = {
     "name": _name,
@@ -350,6 +365,9 @@ def config_from_dict(raw: Mapping[str, Any], cfg_path: Path) -> Config:
             raise ConfigError(f"{ctx}: {key}: unknown key (known: {known})")
     sources = _build_list(raw.get("sources", []), SourceConfig, _SOURCE_KEYS, "sources", ctx)
     feeds = _build_list(raw.get("feeds", []), FeedConfig, _FEED_KEYS, "feeds", ctx)
+    for i, src in enumerate(sources):
+        if src.full_text_publish and not src.full_text:
+            raise ConfigError(f"{ctx}: [[sources]][{i}].full_text_publish: needs full_text = true")
     known_sources = {s.name for s in sources}
     for i, feed in enumerate(feeds):
         for name in feed.sources:
