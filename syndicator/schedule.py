@@ -25,9 +25,6 @@ MAX_DELAY = timedelta(hours=24)
 JITTER = 0.10
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.I)
-# Bounded lengths: a hostile body of many unclosed "<skipHours>" must not make the scan quadratic.
-_SKIP_HOURS = re.compile(rb"<skipHours\b[^>]{0,200}>(.{0,4000}?)</skipHours\s*>", re.I | re.S)
-_SKIP_DAYS = re.compile(rb"<skipDays\b[^>]{0,200}>(.{0,2000}?)</skipDays\s*>", re.I | re.S)
 _HOUR = re.compile(rb"<hour\b[^>]*>\s*(\d{1,2})\s*</hour\s*>", re.I)
 _DAY = re.compile(rb"<day\b[^>]*>\s*([A-Za-z]+)\s*</day\s*>", re.I)
 
@@ -148,13 +145,21 @@ def skip_hints(body: bytes) -> tuple[tuple[int, ...], tuple[str, ...]]:
     ``feed.hour``/``feed.day``; checked with feedparser 6.0), so they are read
     here. RSS 0.91 numbered hours 1-24: 24 is midnight, hour 0.
     """
-    hours: set[int] = set()
-    days: set[str] = set()
-    for block in _SKIP_HOURS.findall(body):
-        hours.update(int(h) % 24 for h in _HOUR.findall(block) if int(h) <= 24)
-    for block in _SKIP_DAYS.findall(body):
-        days.update(d.decode().lower() for d in _DAY.findall(block) if d.decode().lower() in DAYS)
+    hours = {int(h) % 24 for h in _HOUR.findall(_element(body, b"skipHours")) if int(h) <= 24}
+    days = {d.decode().lower() for d in _DAY.findall(_element(body, b"skipDays"))}
     return tuple(sorted(hours)), tuple(d for d in DAYS if d in days)
+
+
+def _element(body: bytes, tag: bytes, limit: int = 4000) -> bytes:
+    """The inside of the document's first ``<tag>`` (a channel has one), at most ``limit`` bytes.
+
+    Only the first: a hostile body of a million unclosed tags stays one linear scan.
+    """
+    start = body.find(b"<" + tag)
+    if start < 0:
+        return b""
+    end = body.find(b"</" + tag, start, start + limit)
+    return body[start:end] if end > 0 else b""
 
 
 def _span(seconds: float) -> str:
