@@ -99,7 +99,8 @@ def enrich(
     if todo:
         requests = [FetchRequest(guid, e.url, page=True) for guid, e in todo.items()]
         for result in fetcher.fetch_iter(requests):
-            if result.outcome == "deferred":
+            if result.outcome == "deferred" or result.http_status in (429, 503):
+                # Not the page's fault: its host asked us to wait. Tried again at a later refresh.
                 page = PageText("deferred", detail=result.error)
             elif result.outcome != "ok":
                 page = PageText("failed", detail=result.error or result.outcome)

@@ -123,15 +123,16 @@ def refresh(
         return report  # a scheduler tick with nothing due: no work, no publish
     if on_start:
         on_start(len(chosen))
-    requests = [
-        FetchRequest(
-            name,
-            states[name].current_url or states[name].url,
-            etag=states[name].etag,
-            last_modified=states[name].last_modified,
-        )
-        for name in chosen
-    ]
+    requests = []
+    for name in chosen:
+        row = states[name]
+        # Articles waiting for their page (its host was in backoff) are retried when the feed is read:
+        # so ask for the feed itself, not a 304.
+        conditional = not (config.source(name).full_text and store.has_deferred_pages(name))
+        requests.append(FetchRequest(
+            name, row.current_url or row.url,
+            etag=row.etag if conditional else "", last_modified=row.last_modified if conditional else "",
+        ))
     backoffs = [HostBackoff(h.name, h.retry_after_until, h.reason) for h in hosts.values()]
     with Fetcher(config.fetch, backoffs) as fetcher:
         for result in fetcher.fetch_iter(requests):

@@ -5,6 +5,7 @@ each page is fetched once, and a page that fails never fails the source."""
 from __future__ import annotations
 
 import json
+import time
 
 import feedparser
 from sqlalchemy import select
@@ -167,3 +168,36 @@ def test_full_text_publish_puts_the_page_text_in_the_published_item(feed_server,
     assert feed_server.requests_for("/teasers.xml")[0].status == 200
     assert not [r for r in feed_server.requests if r.path.endswith(".html")]
     assert (tmp_path / "public" / "all.atom").read_bytes() == before
+
+
+def test_pages_on_a_rate_limited_host_wait_and_are_fetched_later(feed_server, tmp_path):
+    # The pages live on another host name ("localhost") than the feed; that host answers 429 at first.
+    busy = Resource(b"slow down", "text/plain", status=429, headers={"Retry-After": "1"})
+    feed_server.resources["/harbour.html"] = feed_server.resources["/library.html"] = busy
+    urls = {g: feed_server.url(p).replace("127.0.0.1", "localhost") for g, p in (("h", "/harbour.html"),
+                                                                                 ("l", "/library.html"))}
+    _serve_teasers(feed_server, [It("Harbour deal reached", urls["h"], "h", "Read our report from the port."),
+                                 It("Late nights at the library", urls["l"], "l", "Students get more time.")])
+    feed_server.resources["/wire.xml"] = Resource(rss2([]))
+    cfg = _config(tmp_path, feed_server, "full_text = true")
+    cfg.write_text(cfg.read_text().replace("[fetch]\n", "[fetch]\nper_host = 1\n"))
+    out = syndicator("--config", str(cfg), "refresh")
+    assert out.returncode == 0, out.stderr  # the source itself is fine
+    pages = [r for r in feed_server.requests if r.path.endswith(".html")]
+    assert len(pages) == 1  # the second page was not asked for while its host said to wait
+    assert {a.full_text_status for a in _articles(cfg).values()} == {"deferred"}
+    time.sleep(1.2)
+    feed_server.resources["/harbour.html"] = Resource(page("Harbour deal", HARBOUR), "text/html")
+    feed_server.resources["/library.html"] = Resource(page("Library hours", LIBRARY), "text/html")
+    feed_server.requests.clear()
+    assert syndicator("--config", str(cfg), "refresh").returncode == 0
+    # The feed is read again in full (no 304) so that the waiting pages are fetched now.
+    assert "if-none-match" not in feed_server.requests_for("/teasers.xml")[0].headers
+    assert sorted(r.path for r in feed_server.requests if r.path.endswith(".html")) == ["/harbour.html",
+                                                                                          "/library.html"]
+    arts = _articles(cfg)
+    assert arts["h"].full_text_status == "ok" and HARBOUR[3] in arts["h"].text
+    feed_server.requests.clear()
+    assert syndicator("--config", str(cfg), "refresh").returncode == 0
+    assert feed_server.requests_for("/teasers.xml")[0].status == 304
+    assert not [r for r in feed_server.requests if r.path.endswith(".html")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -88,13 +88,14 @@ class Store:
     # -- hosts in backoff (429/503) -------------------------------------
 
     def host_backoffs(self, now: datetime) -> dict[str, HostRow]:
-        """Hosts still in backoff at ``now``; expired rows are dropped on the way."""
+        """Hosts still in backoff at ``now`` (read only: the daemon asks on every tick)."""
         with self.session() as s:
-            s.execute(delete(HostRow).where(HostRow.retry_after_until <= now))
-            return {r.name: r for r in s.scalars(select(HostRow))}
+            return {r.name: r for r in s.scalars(select(HostRow).where(HostRow.retry_after_until > now))}
 
     def set_host_backoff(self, host: str, until: datetime, reason: str) -> None:
         with self.session() as s:
+            now = datetime.now(UTC)  # expired backoffs are dropped here, where we write anyway
+            s.execute(delete(HostRow).where(HostRow.retry_after_until <= now, HostRow.name != host))
             row = s.get(HostRow, host)
             if row is None:
                 s.add(HostRow(name=host, retry_after_until=until, reason=reason))
@@ -102,6 +103,15 @@ class Store:
                 row.retry_after_until, row.reason = until, reason
 
     # -- articles and stories ---------------------------------------------
+
+    def has_deferred_pages(self, source: str) -> bool:
+        """Whether some of the source's articles wait for their page (its host was in backoff)."""
+        with self.session() as s:
+            stmt = (
+                select(ArticleRow.id).join(SourceRow, SourceRow.id == ArticleRow.source_id)
+                .where(SourceRow.name == source, ArticleRow.full_text_status == "deferred").limit(1)
+            )
+            return s.scalar(stmt) is not None
 
     def full_text_state(self, source: str, guids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         """For each of the source's stored articles among ``guids``: (status, text, html) of its page."""
