@@ -138,8 +138,9 @@ def test_permanent_redirect_moves_the_source_only_when_seen_twice_in_a_row(feed_
     feed_server.resources["/old.xml"] = moved
     feed_server.resources["/tmp.xml"] = Resource(b"", status=302, headers={"Location": feed_server.url("/new.xml")})
     feed_server.resources["/t307.xml"] = Resource(b"", status=307, headers={"Location": feed_server.url("/new.xml")})
+    feed_server.resources["/p308.xml"] = Resource(b"", status=308, headers={"Location": feed_server.url("/new.xml")})
     cfg = write_config(tmp_path, {"perm": feed_server.url("/old.xml"), "temp": feed_server.url("/tmp.xml"),
-                                  "t307": feed_server.url("/t307.xml")})
+                                  "t307": feed_server.url("/t307.xml"), "p308": feed_server.url("/p308.xml")})
 
     def refresh_and_row(name):
         assert syndicator("--config", str(cfg), "refresh").returncode == 0
@@ -147,9 +148,11 @@ def test_permanent_redirect_moves_the_source_only_when_seen_twice_in_a_row(feed_
 
     row = refresh_and_row("perm")
     assert row.current_url == "" and row.redirect_candidate == feed_server.url("/new.xml")
+    assert _rows(cfg)["p308"].current_url == ""
     # The publisher fixes its mistake: the next fetch sees no redirect, and the count starts again.
     feed_server.resources["/old.xml"] = Resource(rss2([It("Moved", "https://m.example/1", "m1")]))
     assert refresh_and_row("perm").redirect_candidate == ""
+    assert _rows(cfg)["p308"].current_url == feed_server.url("/new.xml")  # 308: the same rule, seen twice
     feed_server.resources["/old.xml"] = moved
     assert refresh_and_row("perm").current_url == ""
     assert refresh_and_row("perm").current_url == feed_server.url("/new.xml")  # twice in a row: moved
