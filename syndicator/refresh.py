@@ -189,7 +189,8 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
             if src.full_text:
                 entries, full_texts = _full_text(store, fetcher, row.name, entries, src.full_text_publish)
             stats = store.ingest(
-                row.name, entries, now, config.merge.window, config.merge.level, _embedder(config), full_texts
+                row.name, entries, now, config.merge.window, config.merge.level, _embedder(config),
+                related_window=config.related.window if config.related.limit else 0.0, full_texts=full_texts,
             )
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,

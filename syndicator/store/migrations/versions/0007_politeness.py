@@ -1,7 +1,7 @@
 """Politeness and full text: the feed's own schedule hints, hosts in backoff, article pages.
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-25
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
