@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 # Shorter than this, what trafilatura found is a teaser or a cookie banner, not an article.
 MIN_TEXT_CHARS = 200
+# Pages fetched per source and refresh: the first read of a 500-item archive feed must not hold a refresh
+# (and a daemon's shutdown) for the hour 250 slow pages two at a time would take. The rest wait their turn.
+MAX_PAGES_PER_REFRESH = 100
 
 
 @dataclass(frozen=True)
@@ -90,12 +93,15 @@ def enrich(
     ``stored`` maps the guids the store already holds to their (status, text, html).
     """
     todo: dict[str, Entry] = {}
+    fetched: dict[str, PageText] = {}
     for e in entries:
         known = stored.get(e.guid)
         wanted = known is None or known[0] == "deferred"
-        if wanted and urlsplit(e.url).scheme in ("http", "https") and e.guid not in todo:
-            todo[e.guid] = e
-    fetched: dict[str, PageText] = {}
+        if wanted and urlsplit(e.url).scheme in ("http", "https") and e.guid not in todo and e.guid not in fetched:
+            if len(todo) < MAX_PAGES_PER_REFRESH:
+                todo[e.guid] = e
+            else:
+                fetched[e.guid] = PageText("deferred", detail=f"over {MAX_PAGES_PER_REFRESH} pages in one refresh")
     if todo:
         requests = [FetchRequest(guid, e.url, page=True) for guid, e in todo.items()]
         for result in fetcher.fetch_iter(requests):

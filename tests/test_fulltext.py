@@ -201,3 +201,24 @@ def test_pages_on_a_rate_limited_host_wait_and_are_fetched_later(feed_server, tm
     assert syndicator("--config", str(cfg), "refresh").returncode == 0
     assert feed_server.requests_for("/teasers.xml")[0].status == 304
     assert not [r for r in feed_server.requests if r.path.endswith(".html")]
+
+
+def test_pages_beyond_the_per_refresh_limit_wait_for_the_next_refresh(feed_server, tmp_path, monkeypatch):
+    from syndicator import fulltext
+    from syndicator.config import load_config
+    from syndicator.refresh import refresh
+
+    monkeypatch.setattr(fulltext, "MAX_PAGES_PER_REFRESH", 1)
+    _setup(feed_server)
+    _serve_teasers(feed_server, _teasers(feed_server)[:2])  # harbour and library
+    cfg = _config(tmp_path, feed_server, "full_text = true")
+    config = load_config(cfg)
+    with Store(config.database_url()) as store:
+        refresh(config, store)
+        assert sorted(a.full_text_status for a in _articles(cfg).values() if a.guid in "hl") == ["deferred", "ok"]
+        assert len([r for r in feed_server.requests if r.path.endswith(".html")]) == 1
+        refresh(config, store)
+    arts = _articles(cfg)
+    assert arts["h"].full_text_status == arts["l"].full_text_status == "ok"
+    assert sorted(r.path for r in feed_server.requests if r.path.endswith(".html")) == ["/harbour.html",
+                                                                                          "/library.html"]
