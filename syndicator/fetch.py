@@ -330,7 +330,8 @@ def parse_retry_after(value: str, now: datetime | None = None) -> datetime | Non
         return None
     now = now or datetime.now(UTC)
     if value.isdigit():
-        return now + timedelta(seconds=int(value))
+        # Clamped: "Retry-After: 99999999999999" would overflow a datetime (the caller caps it anyway).
+        return now + timedelta(seconds=min(int(value), 366 * 86400))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -12,6 +12,7 @@ import feedparser
 import pytest
 
 from syndicator.config import config_from_dict
+from syndicator.fetch import parse_retry_after
 from syndicator.parse import parse_document
 from syndicator.schedule import next_due, skip_forward, skip_hints
 
@@ -127,3 +128,10 @@ def test_min_interval_floors_network_sources_only(tmp_path: Path):
     assert cfg.interval(cfg.source("local")) == 30  # a file is no publisher's server
     lowered = config_from_dict({**raw, "fetch": {"min_interval": "1s"}}, tmp_path / "s.toml")
     assert lowered.interval(lowered.source("web")) == 30
+
+
+def test_retry_after_as_seconds_or_date_and_absurd_values():
+    assert parse_retry_after("120", NOW) == NOW + timedelta(seconds=120)
+    assert parse_retry_after("Wed, 04 Mar 2026 12:00:00 GMT", NOW) == NOW + timedelta(hours=2)
+    assert parse_retry_after("99999999999999999999", NOW) == NOW + timedelta(days=366)
+    assert parse_retry_after("soon", NOW) is None and parse_retry_after("", NOW) is None
