@@ -54,6 +54,7 @@ class FetchConfig:
     min_interval: float = 300.0
     max_server_wait: float = 24 * 3600.0  # cap on what Cache-Control, Expires, <ttl> or Retry-After ask for
     max_backoff: float = 24 * 3600.0  # cap on the exponential backoff after consecutive errors
+    jitter: float = 0.10  # intervals and backoffs spread by up to ± this fraction
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,12 @@ def _positive_float(value: Any) -> float:
     return float(value)
 
 
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{value!r} is not a fraction from 0 up to (not including) 1")
+    return float(value)
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{value!r} is not true or false")
@@ -291,6 +298,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "min_interval": parse_duration,
             "max_server_wait": parse_duration,
             "max_backoff": parse_duration,
+            "jitter": _fraction,
         },
     ),
     "merge": (

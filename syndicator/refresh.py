@@ -171,7 +171,10 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
         store.update_source(row.name, next_due_at=result.retry_after, due_reason=result.error)
         return SourceReport(row.name, "deferred", result.error, until=result.retry_after)
     interval = config.interval(src)
-    limits = {"max_server_wait": config.fetch.max_server_wait, "max_backoff": config.fetch.max_backoff}
+    limits = {
+        "max_server_wait": config.fetch.max_server_wait, "max_backoff": config.fetch.max_backoff,
+        "jitter": config.fetch.jitter,
+    }
     state: dict[str, object] = {"last_fetch_at": now, "last_http_status": result.http_status}
     report = SourceReport(row.name, "unchanged")
     hints = dict(row.feed_hints or {})  # a 304 repeats no <ttl> or <skipHours>: the last document's stand

@@ -35,11 +35,11 @@ class Due:
     reason: str
 
 
-def _jitter(key: str, seconds: float) -> float:
-    """A spread of ±10% that is the same for the same source and time (testable, no RNG)."""
+def _jitter(key: str, seconds: float, spread: float = JITTER) -> float:
+    """A spread of ±``spread`` that is the same for the same source and time (testable, no RNG)."""
     digest = hashlib.sha256(key.encode()).digest()
     fraction = int.from_bytes(digest[:4], "big") / 0xFFFFFFFF  # 0..1
-    return seconds * JITTER * (2 * fraction - 1)
+    return seconds * spread * (2 * fraction - 1)
 
 
 def server_waits(
@@ -88,6 +88,7 @@ def next_due(
     skip_days: Iterable[str] = (),
     max_server_wait: float = MAX_DELAY.total_seconds(),
     max_backoff: float = MAX_DELAY.total_seconds(),
+    jitter: float = JITTER,
 ) -> Due:
     """The next fetch time after a fetch at ``now`` and the reason for it.
 
@@ -96,8 +97,8 @@ def next_due(
     """
     key = f"{name}@{now.isoformat()}"
     if ok:
-        delay = interval + _jitter(key, interval)
-        reason = f"interval {_span(interval)} ±10%"
+        delay = interval + _jitter(key, interval, jitter)
+        reason = f"interval {_span(interval)} ±{jitter * 100:.0f}%"
         waits = server_waits(cache_headers or {}, ttl_minutes, now, retry_after)
     else:
         errors = max(consecutive_errors, 1)
@@ -105,7 +106,7 @@ def next_due(
         backoff = interval * 2 ** min(errors - 1, 40)
         capped = backoff >= max_backoff
         backoff = min(backoff, max_backoff)
-        delay = backoff + _jitter(key, backoff)
+        delay = backoff + _jitter(key, backoff, jitter)
         reason = f"backoff after {errors} error(s): {_span(backoff)}" + (" (the cap)" if capped else "")
         waits = server_waits({}, None, now, retry_after)
     if waits:

@@ -33,6 +33,7 @@ GOOD_SOURCE = '[[sources]]\nname = "wire"\nurl = "https://example.org/feed.xml"\
         (GOOD_SOURCE + "full_text_publish = true\n", "[[sources]][0].full_text_publish", "needs full_text = true"),
         ("[fetch]\nmin_interval = 0\n", "[fetch].min_interval", "longer than zero"),
         ("[fetch]\nmax_backoff = 'soon'\n", "[fetch].max_backoff", "not a duration"),
+        ("[fetch]\njitter = 1.5\n", "[fetch].jitter", "not a fraction"),
         ('[[sources]]\nname = "x"\nurl = "gopher://x/"\n', "[[sources]][0].url", "only http, https, file"),
         (GOOD_SOURCE + '[[feeds]]\nname = "all"\nsources = ["nope"]\n', "[[feeds]][0].sources", "'nope'"),
         (GOOD_SOURCE + '[[feeds]]\nname = "all"\nlimit = 0\n', "[[feeds]][0].limit", "above zero"),

@@ -30,7 +30,10 @@ def test_interval_has_a_deterministic_jitter_of_at_most_ten_percent():
     assert min(waits) < 0.95 * HOUR and max(waits) > 1.05 * HOUR  # spread over the whole ±10%
     assert len({round(w) for w in waits}) > 150  # sources configured alike do not fire together
     assert _wait(next_due("s1", NOW, HOUR, ok=True)) == waits[1]  # same source and time: same answer
-    assert "interval 60m" in next_due("s1", NOW, HOUR, ok=True).reason
+    assert "interval 60m ±10%" in next_due("s1", NOW, HOUR, ok=True).reason
+    assert _wait(next_due("s1", NOW, HOUR, ok=True, jitter=0.0)) == HOUR
+    wide = [_wait(next_due(f"s{i}", NOW, HOUR, ok=True, jitter=0.5)) for i in range(200)]
+    assert min(wide) < 0.6 * HOUR and max(wide) > 1.4 * HOUR
 
 
 @pytest.mark.parametrize(
