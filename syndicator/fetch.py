@@ -22,6 +22,7 @@ import httpx
 
 from syndicator import __version__
 from syndicator.config import FetchConfig
+from syndicator.deadline import bounded_transport, request_deadline
 from syndicator.urls import host_of
 
 PROJECT_URL = "https://github.com/syndicator-project/syndicator"
@@ -95,7 +96,8 @@ class Fetcher:
         )
         self._client = httpx.Client(
             timeout=timeout,
-            limits=limits,
+            # Sockets bounded by each request's total deadline, headers included (deadline.py).
+            transport=bounded_transport(limits),
             follow_redirects=False,
             headers={"User-Agent": config.user_agent or default_user_agent()},
         )
@@ -166,7 +168,8 @@ class Fetcher:
                         result = _deferred(req, backoff)
                     else:
                         start = time.monotonic()  # the total timeout counts from the request, not the queue
-                        result = self._fetch_http(req, start)
+                        with request_deadline(self.config.timeout):
+                            result = self._fetch_http(req, start)
                         if result.http_status in (429, 503):
                             self._back_off(host_of(result.url) or host, result)
             else:

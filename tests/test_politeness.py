@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -92,6 +93,30 @@ def test_total_and_connect_timeouts(polite):
     [result] = _fetch_all(FetchConfig(timeout=1.0), [polite.url("/drip.xml")])
     assert result.outcome == "error" and "timed out" in result.error
     assert time.monotonic() - start < 5
+    # A server that sends its status line and headers a byte at a time: no single read ever times out,
+    # the total deadline still ends the request.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def dribble_headers():
+        conn, _ = listener.accept()
+        try:
+            conn.recv(4096)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 1000:
+                conn.sendall(bytes([byte]))
+                time.sleep(0.05)
+        except OSError:
+            pass  # the client hung up: what it should do
+        finally:
+            conn.close()
+
+    threading.Thread(target=dribble_headers, daemon=True).start()
+    start = time.monotonic()
+    [result] = _fetch_all(FetchConfig(timeout=1.0), [f"http://127.0.0.1:{listener.getsockname()[1]}/f.xml"])
+    assert result.outcome == "error" and "timed out" in result.error
+    assert time.monotonic() - start < 3
+    listener.close()
     # A server whose accept queue is full never completes the TCP handshake: the connect timeout ends it.
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
