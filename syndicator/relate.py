@@ -126,9 +126,10 @@ def _title_profile(words: set[str]) -> dict[str, float]:
 
 
 def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
-    dot = sum(w * b[k] for k, w in a.items() if k in b)
-    na = math.sqrt(sum(w * w for w in a.values()))
-    nb = math.sqrt(sum(w * w for w in b.values()))
+    # summed in a fixed order, so that relate(a, b) == relate(b, a) to the last bit
+    dot = sum(a[k] * b[k] for k in sorted(a.keys() & b.keys()))
+    na = math.sqrt(sum(w * w for _, w in sorted(a.items())))
+    nb = math.sqrt(sum(w * w for _, w in sorted(b.items())))
     return dot / (na * nb) if na and nb else 0.0
 
 
