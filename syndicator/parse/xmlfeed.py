@@ -9,6 +9,7 @@ import feedparser
 from syndicator.errors import ParseError
 from syndicator.model import Enclosure, ParsedFeed
 from syndicator.parse.common import make_entry, struct_to_datetime
+from syndicator.schedule import skip_hints
 
 
 def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
@@ -29,12 +30,15 @@ def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     base = feed.get("link") or url
     language = (feed.get("language") or "").strip()
     entries = tuple(_entry(e, url or base, language) for e in parsed.get("entries", []))
+    skip_hours, skip_days = skip_hints(body) if str(parsed.get("version", "")).startswith("rss") else ((), ())
     return ParsedFeed(
         title=_text(feed.get("title")),
         link=feed.get("link", ""),
         language=language,
         entries=entries,
         ttl_minutes=_int(feed.get("ttl")),
+        skip_hours=skip_hours,
+        skip_days=skip_days,
         warning=warning,
         kind=parsed.get("version", ""),
     )
