@@ -236,8 +236,10 @@ def _source_state(config: Config, action: str, name: str) -> int:
     with _store(config) as store:
         store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
         if action == "reset":
-            store.reset_source(name)
+            host = store.reset_source(name)
             print(f"{name}: errors, backoff and disabled state cleared; due now")
+            if host:
+                print(f"{name}: the backoff of its host {host} (429/503) is lifted too, for every source on it")
         else:
             store.set_paused(name, action == "pause")
             print(f"{name}: {'paused (its stories stay in the feeds)' if action == 'pause' else 'resumed'}")

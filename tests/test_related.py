@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
+import lxml.html
 import pytest
 from lxml import etree
 
@@ -190,6 +191,13 @@ def test_related_links_in_every_format(site, tmp_path):
     assert jitem["_syndicator"]["related"] == main["related"]
     assert "Related stories" in jitem["content_html"]
     assert all(f'href="{url}"' in jitem["content_html"] for url, _ in want)
+
+    # the index page lists them under the story
+    page = lxml.html.fromstring((public / "index.html").read_bytes())
+    story = next(li for li in page.xpath('//li[@class="story"]') if li.xpath("string(.//h3)") == MAIN.title)
+    blocks = {b.xpath("string(p)"): b for b in story.xpath('.//div[@class="more"]')}
+    assert {(a.get("href"), a.text_content()) for a in blocks["Related"].xpath(".//li/a")} == want
+    assert [a.text_content() for a in blocks["Also published as"].xpath(".//li/a")] == [VARIANT.title]
 
     # an unrelated story has no related element anywhere
     euro = stories[EUROVISION.title]

@@ -77,6 +77,19 @@ class SourceRow(Base):
     entries_seen: Mapped[int] = mapped_column(Integer, default=0)
     # `sources pause NAME`: not fetched until resumed; its stories stay in the feeds.
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The last document's own schedule hints ({"ttl": minutes, "skip_hours": [...], "skip_days": [...]}),
+    # kept because a 304 answer repeats none of them.
+    feed_hints: Mapped[dict | None] = mapped_column(JSON)
+
+
+class HostRow(Base):
+    """A host that answered 429/503: every source on it waits until ``retry_after_until``."""
+
+    __tablename__ = "hosts"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    retry_after_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class StoryRow(Base):
@@ -125,6 +138,11 @@ class ArticleRow(Base):
     merge_reason: Mapped[dict] = mapped_column(JSON, default=dict)
     # syndicator.similarity's fingerprint, what merge decisions compare.
     fingerprint: Mapped[dict | None] = mapped_column(JSON)
+    # Full text of the article's page (sources with full_text = true): plain text, sanitised HTML, and
+    # "ok", "failed" or "deferred" (host in backoff: tried again) — fetched once per article.
+    full_text: Mapped[str] = mapped_column(Text, default="")
+    full_text_html: Mapped[str] = mapped_column(Text, default="")
+    full_text_status: Mapped[str] = mapped_column(String(16), default="")
 
 
 class ArticleKeyRow(Base):

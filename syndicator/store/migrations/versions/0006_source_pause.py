@@ -1,7 +1,7 @@
 """Sources can be paused by hand (``sources pause NAME``).
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-25
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"  # re-chained after 0003 (related links) landed on main
+down_revision = "0007"  # re-chained after 0003 (related links) and 0007 (politeness) landed on main
 branch_labels = None
 depends_on = None
 
