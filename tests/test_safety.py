@@ -226,3 +226,16 @@ def test_oversized_requests_are_refused(server):
         except (ConnectionResetError, TimeoutError):
             pass
     assert not answer.startswith(b"HTTP/1.1 200")
+
+
+def test_article_pages_of_an_imported_source_are_held_to_the_same_rule(feed_server):
+    from syndicator import fulltext
+    from syndicator.model import Entry
+
+    feed_server.resources["/page.html"] = Resource(b"<html><body><p>secret</p></body></html>", "text/html")
+    entry = Entry(guid="g", url=feed_server.url("/page.html"), title="t", text="x", summary="x")
+    with Fetcher(FetchConfig()) as fetcher:
+        guarded = fulltext.enrich(fetcher, [entry], {}, publish=False, guard=True)
+        assert guarded.fetched["g"][0] == "failed" and not feed_server.requests
+        trusted = fulltext.enrich(fetcher, [entry], {}, publish=False, guard=False)
+    assert trusted.fetched["g"] and len(feed_server.requests_for("/page.html")) == 1
