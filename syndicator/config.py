@@ -46,6 +46,7 @@ class OutputConfig:
     max_age: int = 300  # seconds, the Cache-Control max-age of served feeds
     stale_after: float = 3 * 3600.0  # seconds since the last publish before /healthz reports 503
     websub_hub: str = ""  # a WebSub hub's URL: advertised in every feed and pinged when a feed changes
+    strip_tracking_pixels: bool = True  # drop known tracking images (1x1 beacons) from republished HTML
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "max_age": _non_negative_int,
             "stale_after": parse_duration,
             "websub_hub": _optional_http_url,
+            "strip_tracking_pixels": _bool,
         },
     ),
     "fetch": (

@@ -195,7 +195,10 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
     error = config.redact(result.error)
     if result.outcome == "ok":
         try:
-            parsed = parse_document(result.body, result.url, result.content_type)
+            parsed = parse_document(
+                result.body, result.url, result.content_type,
+                strip_tracking_pixels=config.output.strip_tracking_pixels,
+            )
         except ParseError as exc:
             error = str(exc)
         else:
