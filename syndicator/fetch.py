@@ -9,6 +9,7 @@ modification time and size the same way.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -21,7 +22,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from syndicator import __version__
+from syndicator.addresses import Refused, public_addresses
 from syndicator.config import FetchConfig
+from syndicator.deadline import bounded_transport, request_deadline
 from syndicator.urls import host_of
 
 PROJECT_URL = "https://github.com/syndicator-project/syndicator"
@@ -35,12 +38,28 @@ class FetchRequest:
     url: str
     etag: str = ""
     last_modified: str = ""
+    # A source from outside (imported OPML): every hop must be http(s) to a public address.
+    guard: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # extra request headers (an API key, say)
+    auth: tuple[str, str] | None = None  # HTTP basic auth (user, password)
+    proxy: str = ""  # an http(s) or socks proxy URL for this source
+    user_agent: str = ""  # empty: [fetch] user_agent
+    page: bool = False  # an article's web page (full text), not a feed: asks for HTML
+
+
+@dataclass(frozen=True)
+class HostBackoff:
+    """A host that answered 429 or 503: nothing more is asked of it before ``until``."""
+
+    host: str
+    until: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
 class FetchResult:
     source: str
-    outcome: str  # "ok", "not_modified" or "error"
+    outcome: str  # "ok", "not_modified", "error" or "deferred" (its host asked us to wait; not fetched)
     url: str  # the URL finally read (after redirects)
     body: bytes = b""
     content_type: str = ""
@@ -57,7 +76,7 @@ class FetchResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome != "error"
+        return self.outcome in ("ok", "not_modified")
 
 
 def default_user_agent() -> str:
@@ -69,26 +88,65 @@ class Fetcher:
 
     Concurrency is capped overall (``concurrency``) and per host name
     (``per_host``) so many hosts are fetched in parallel while no single
-    publisher gets more than its share.
+    publisher gets more than its share. The caps hold across every
+    ``fetch_iter`` running at once on this Fetcher (feeds and, for full-text
+    sources, article pages). A host that answers 429 or 503 is left alone
+    until its Retry-After (``[fetch] min_interval`` when it gives none): the
+    other requests to it are answered "deferred" without being sent, while
+    other hosts go on.
     """
 
-    def __init__(self, config: FetchConfig) -> None:
+    def __init__(self, config: FetchConfig, host_backoffs: Iterable[HostBackoff] = ()) -> None:
         self.config = config
         timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
         limits = httpx.Limits(
             max_connections=config.concurrency, max_keepalive_connections=config.concurrency
         )
-        self._client = httpx.Client(
+        self._limits = limits
+        self._client_options = dict(
             timeout=timeout,
-            limits=limits,
             follow_redirects=False,
             headers={"User-Agent": config.user_agent or default_user_agent()},
         )
+        # Sockets bounded by each request's total deadline, headers included (deadline.py).
+        self._client = httpx.Client(transport=bounded_transport(limits), **self._client_options)
+        self._proxied: dict[str, httpx.Client] = {}  # one client per proxy: httpx binds a proxy to a client
         self._host_locks: dict[str, threading.BoundedSemaphore] = {}
+        self._overall = threading.BoundedSemaphore(config.concurrency)
         self._lock = threading.Lock()
+        self._backoffs: dict[str, HostBackoff] = {b.host: b for b in host_backoffs}
+        self.new_backoffs: dict[str, HostBackoff] = {}  # set during this Fetcher's life, for the store
+
+    def host_backoff(self, host: str, now: datetime | None = None) -> HostBackoff | None:
+        """The backoff in force for ``host``, if any."""
+        with self._lock:
+            b = self._backoffs.get(host)
+        return b if b is not None and b.until > (now or datetime.now(UTC)) else None
+
+    def _back_off(self, host: str, result: FetchResult) -> None:
+        now = datetime.now(UTC)
+        cap = now + timedelta(seconds=self.config.max_server_wait)
+        until = min(result.retry_after or now + timedelta(seconds=self.config.min_interval), cap)
+        b = HostBackoff(host, until, f"{result.error} (on {result.url})")
+        with self._lock:
+            old = self._backoffs.get(host)
+            if old is None or old.until < until:
+                self._backoffs[host] = self.new_backoffs[host] = b
 
     def close(self) -> None:
         self._client.close()
+        for client in self._proxied.values():
+            client.close()
+
+    def _client_for(self, proxy: str) -> httpx.Client:
+        if not proxy:
+            return self._client
+        with self._lock:
+            client = self._proxied.get(proxy)
+            if client is None:
+                transport = bounded_transport(self._limits, proxy=proxy)
+                client = self._proxied[proxy] = httpx.Client(transport=transport, **self._client_options)
+            return client
 
     def __enter__(self) -> Fetcher:
         return self
@@ -101,7 +159,7 @@ class Fetcher:
 
         The caller parses and stores one source while the others download.
         """
-        reqs = list(requests)
+        reqs = interleave_by_host(list(requests))
         if not reqs:
             return
         workers = max(1, min(self.config.concurrency, len(reqs)))
@@ -121,8 +179,21 @@ class Fetcher:
             if scheme == "file":
                 result = self._fetch_file(req)
             elif scheme in ("http", "https"):
-                with self._host_slot(host_of(req.url)):
-                    result = self._fetch_http(req, start)
+                host = host_of(req.url)
+                # Host slot first, then an overall one: a request waiting for its busy host holds no
+                # overall slot another host could use.
+                with self._host_slot(host), self._overall:
+                    # Checked once the slot is ours: a request queued behind the one that got the 429
+                    # must not be sent.
+                    backoff = self.host_backoff(host)
+                    if backoff is not None:
+                        result = _deferred(req, backoff)
+                    else:
+                        start = time.monotonic()  # the total timeout counts from the request, not the queue
+                        with request_deadline(self.config.timeout):
+                            result = self._fetch_http(req, start)
+                        if result.http_status in (429, 503):
+                            self._back_off(host_of(result.url) or host, result)
             else:
                 result = _error(req, f"unsupported URL scheme {scheme!r}")
         except Exception as exc:  # a fetch must never take the refresh down with it
@@ -155,15 +226,33 @@ class Fetcher:
 
     def _fetch_http(self, req: FetchRequest, start: float) -> FetchResult:
         deadline = start + self.config.timeout
-        headers = {"Accept": _ACCEPT}
+        headers = {"Accept": _ACCEPT_PAGE if req.page else _ACCEPT}
+        if req.user_agent:
+            headers["User-Agent"] = req.user_agent
         if req.etag:
             headers["If-None-Match"] = req.etag
         if req.last_modified:
             headers["If-Modified-Since"] = req.last_modified
         url, permanent, seen = req.url, True, {req.url}
-        for _hop in range(self.config.max_redirects + 1):
+        client = self._client_for(req.proxy)
+        for hop in range(self.config.max_redirects + 1):
+            # Extra headers (API keys) and credentials are for the configured host, not wherever it redirects.
+            same_host = urlsplit(url).netloc == urlsplit(req.url).netloc
+            send_url, extensions = url, {}
+            hop_headers = {**headers, **dict(req.headers)} if same_host else headers
+            if req.guard:
+                try:
+                    addresses = public_addresses(url)
+                except Refused as exc:
+                    what = "redirect refused" if hop else "refused"
+                    return _error(req, f"{what}: {exc} (an imported source may only reach public addresses)")
+                if not req.proxy:  # through a proxy, the proxy connects: the check above is what we can do
+                    send_url, extensions, hop_headers = _pinned(url, addresses[0], hop_headers)
+            auth = req.auth if same_host else None
             try:
-                with self._client.stream("GET", url, headers=headers) as resp:
+                with client.stream(
+                    "GET", send_url, headers=hop_headers, extensions=extensions, auth=auth
+                ) as resp:
                     status = resp.status_code
                     if status in _PERMANENT | _TEMPORARY and "location" in resp.headers:
                         target = urljoin(url, resp.headers["location"])
@@ -190,14 +279,15 @@ class Fetcher:
         etag = resp.headers.get("etag", "")
         last_modified = resp.headers.get("last-modified", "")
         cache = {k: resp.headers[k] for k in ("cache-control", "expires") if k in resp.headers}
+        # Retry-After is honoured on any answer (RFC 9110 10.2.3 allows it on 3xx too), not only 429/503.
+        retry = parse_retry_after(resp.headers.get("retry-after", ""))
         if status == 304:
             return FetchResult(
                 req.source, "not_modified", url, http_status=304,
                 etag=etag or req.etag, last_modified=last_modified or req.last_modified,
-                permanent_redirect=moved, cache_headers=cache,
+                permanent_redirect=moved, cache_headers=cache, retry_after=retry,
             )
         if status >= 400:
-            retry = parse_retry_after(resp.headers.get("retry-after", "")) if status in (429, 503) else None
             reason = resp.reason_phrase or "error"
             message = f"HTTP {status} {reason}"
             if status == 410:
@@ -225,7 +315,29 @@ class Fetcher:
             req.source, "ok", url, body=b"".join(chunks),
             content_type=resp.headers.get("content-type", ""), http_status=status,
             etag=etag, last_modified=last_modified, permanent_redirect=moved, cache_headers=cache,
+            retry_after=retry,
         )
+
+
+def _pinned(url: str, address: str, headers: dict[str, str]) -> tuple[str, dict, dict[str, str]]:
+    """The request to send to the very address just checked, not to a name resolved again.
+
+    Resolving twice would let a name answer a public address to the check and a
+    private one to the connection (DNS rebinding). The Host header and TLS
+    server name (certificate check included) stay the original host's.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return url, {}, headers
+    except ValueError:
+        pass
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    pinned = parts._replace(netloc=netloc).geturl()
+    return pinned, {"sni_hostname": host}, {**headers, "Host": host_header}
 
 
 _ACCEPT = (
@@ -234,12 +346,41 @@ _ACCEPT = (
 )
 
 
+_ACCEPT_PAGE = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+
+def interleave_by_host(requests: list[FetchRequest]) -> list[FetchRequest]:
+    """Requests in round-robin order of their hosts, each host's in its own order.
+
+    The pool's workers take requests in this order: with a hundred sources on
+    one host listed first, every worker would otherwise queue on that host's
+    two slots while the other hosts wait for a free worker.
+    """
+    queues: dict[str, list[FetchRequest]] = {}
+    for r in requests:
+        queues.setdefault(host_of(r.url) if urlsplit(r.url).scheme != "file" else "", []).append(r)
+    out: list[FetchRequest] = []
+    depth = 0
+    while len(out) < len(requests):
+        out.extend(q[depth] for q in queues.values() if depth < len(q))
+        depth += 1
+    return out
+
+
 class _TooLarge(Exception):
     pass
 
 
 def _error(req: FetchRequest, message: str, *, status: int | None = None) -> FetchResult:
     return FetchResult(req.source, "error", req.url, http_status=status, error=message)
+
+
+def _deferred(req: FetchRequest, backoff: HostBackoff) -> FetchResult:
+    when = backoff.until.isoformat(timespec="seconds")
+    return FetchResult(
+        req.source, "deferred", req.url, retry_after=backoff.until,
+        error=f"host {backoff.host} asked to wait until {when}: {backoff.reason}",
+    )
 
 
 def _with_elapsed(result: FetchResult, elapsed: float) -> FetchResult:
@@ -253,7 +394,8 @@ def parse_retry_after(value: str, now: datetime | None = None) -> datetime | Non
         return None
     now = now or datetime.now(UTC)
     if value.isdigit():
-        return now + timedelta(seconds=int(value))
+        # Clamped: "Retry-After: 99999999999999" would overflow a datetime (the caller caps it anyway).
+        return now + timedelta(seconds=min(int(value), 366 * 86400))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -9,9 +9,10 @@ import feedparser
 from syndicator.errors import ParseError
 from syndicator.model import Enclosure, ParsedFeed
 from syndicator.parse.common import make_entry, struct_to_datetime
+from syndicator.schedule import skip_hints
 
 
-def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
+def parse_xml_feed(body: bytes, url: str, content_type: str = "", *, strip_tracking_pixels: bool = True) -> ParsedFeed:
     headers = {"content-location": url} if url.startswith(("http:", "https:", "file:")) else {}
     # Without a Content-Type (file sources) feedparser flags every document as
     # bozo ("NonXMLContentType"); XML is what we expect here.
@@ -28,19 +29,22 @@ def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
         raise ParseError(f"not a feed: {reason}")
     base = feed.get("link") or url
     language = (feed.get("language") or "").strip()
-    entries = tuple(_entry(e, url or base, language) for e in parsed.get("entries", []))
+    entries = tuple(_entry(e, url or base, language, strip_tracking_pixels) for e in parsed.get("entries", []))
+    skip_hours, skip_days = skip_hints(body) if str(parsed.get("version", "")).startswith("rss") else ((), ())
     return ParsedFeed(
         title=_text(feed.get("title")),
         link=feed.get("link", ""),
         language=language,
         entries=entries,
         ttl_minutes=_int(feed.get("ttl")),
+        skip_hours=skip_hours,
+        skip_days=skip_days,
         warning=warning,
         kind=parsed.get("version", ""),
     )
 
 
-def _entry(e: Any, base: str, language: str):
+def _entry(e: Any, base: str, language: str, strip_tracking_pixels: bool = True):
     content_html = ""
     for c in e.get("content", []) or []:
         value = c.get("value", "")
@@ -78,8 +82,18 @@ def _entry(e: Any, base: str, language: str):
         categories=[t.get("term") or t.get("label") or "" for t in e.get("tags", []) or []],
         enclosures=enclosures,
         image=image,
-        language=language,
+        language=_entry_language(e) or language,
+        strip_tracking_pixels=strip_tracking_pixels,
     )
+
+
+def _entry_language(e: Any) -> str:
+    """An Atom entry's own xml:lang (feedparser puts it on the title and content details)."""
+    for detail in (e.get("title_detail"), *(e.get("content") or ())):
+        lang = (detail or {}).get("language") if isinstance(detail, dict) else None
+        if lang and isinstance(lang, str) and len(lang) <= 35:
+            return lang.strip()
+    return ""
 
 
 def _text(value: Any) -> str:

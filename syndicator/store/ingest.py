@@ -6,16 +6,17 @@ import hashlib
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from syndicator import merge, similarity
+from syndicator import merge, relate, similarity
 from syndicator.model import Entry
 from syndicator.similarity import Fingerprint
+from syndicator.store import related
 from syndicator.store.schema import ArticleKeyRow, ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
 
@@ -34,6 +35,7 @@ class IngestStats:
     unchanged: int = 0
     new_stories: int = 0
     merged: int = 0  # new articles that joined an existing story
+    links: int = 0  # related-story links made
 
 
 def article_id(source: str, guid: str) -> str:
@@ -56,20 +58,25 @@ def content_hash(e: Entry) -> str:
 
 
 Embedder = Callable[[list[str]], list[bytes]]
+# guid -> (status, text, html) of the article pages fetched in this refresh (sources with full_text = true).
+FullTexts = Mapping[str, tuple[str, str, str]]
 
 
 def ingest_entries(
     s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float,
-    level: str = "article", embed: Embedder | None = None,
+    level: str = "article", embed: Embedder | None = None, related_window: float = 0.0,
+    full_texts: FullTexts | None = None,
 ) -> IngestStats:
     stats = IngestStats()
+    full_texts = full_texts or {}
     existing = _existing_articles(s, source.id, [e.guid for e in entries])
     window = timedelta(seconds=window_seconds)
     digests = [content_hash(e) for e in entries]
     # New or changed entries, fingerprinted once: the fingerprints serve both the
     # feed document's stock-excerpt check and the merge decisions.
+    # An article whose page was just fetched (a retry after its host's backoff) is refingerprinted too.
     todo = [e for e, d in zip(entries, digests, strict=True)
-            if e.guid not in existing or existing[e.guid].content_hash != d]
+            if e.guid not in existing or existing[e.guid].content_hash != d or e.guid in full_texts]
     vectors: dict[str, bytes] = {}
     if embed is not None and todo:
         # One batch per source: the model is far faster on many headlines at once.
@@ -85,6 +92,7 @@ def ingest_entries(
         for e in todo
     }
     stock = _stock_excerpts(entries, existing, fps)
+    linked: list[tuple[ArticleRow, Fingerprint]] = []  # new and changed articles, to link to related ones
     for entry, digest in zip(entries, digests, strict=True):
         fp = fps.get(entry.guid)
         if fp is None:
@@ -93,21 +101,31 @@ def ingest_entries(
         row = existing.get(entry.guid)
         if row is not None:
             _fill(row, entry, fp)
+            _fill_full_text(row, full_texts.get(entry.guid))
             _index(s, row, fp)
             row.content_hash = digest
             stats.updated_articles += 1
+            linked.append((row, fp))
             continue
         row = ArticleRow(
             id=article_id(source.name, entry.guid), source_id=source.id, guid=entry.guid,
             fetched_at=now, content_hash=digest, merge_reason={}, published=published[entry.guid],
         )
         _fill(row, entry, fp)
+        _fill_full_text(row, full_texts.get(entry.guid))
         _place(s, row, fp, now, window, level, stats, stock)
         s.add(row)
         s.flush()
         _index(s, row, fp)  # later entries of this batch must see this one as a candidate
         existing[entry.guid] = row
         stats.new_articles += 1
+        linked.append((row, fp))
+    if related_window > 0:
+        # After the whole batch is placed, so that links see every article's final story.
+        rel_window = timedelta(seconds=related_window)
+        s.flush()
+        for row, fp in linked:
+            stats.links += related.link_article(s, row, fp, rel_window, now)
     source.entries_seen += len(entries)
     return stats
 
@@ -136,16 +154,24 @@ def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
     row.updated = e.updated
     row.fingerprint = similarity.fingerprint_to_dict(fp)
     row.body_hash = fp.body_hash or None
+    for key in [k for k in _FP_CACHE if k[0] == row.id] if row.id else []:
+        del _FP_CACHE[key]
+
+
+def _fill_full_text(row: ArticleRow, found: tuple[str, str, str] | None) -> None:
+    if found is not None:
+        row.full_text_status, row.full_text, row.full_text_html = found
 
 
 def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:
     """(Re)write the article's postings in the merge index.
 
     Event-level keys are a superset of article-level ones; storing them all
-    lets ``[merge] level`` change without rebuilding the index.
+    lets ``[merge] level`` change without rebuilding the index. The ``r:``
+    keys find related stories (:mod:`syndicator.store.related`).
     """
     s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id == row.id))
-    for key in sorted(similarity.index_keys(fp, "event")):
+    for key in sorted(similarity.index_keys(fp, "event") | relate.index_keys(fp)):
         s.add(ArticleKeyRow(key=key, article_id=row.id, published=row.published))
 
 
@@ -175,25 +201,24 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
     if not ids:
         return [], frozenset()
     rows = s.execute(
-        select(ArticleRow.id, ArticleRow.story_id, StoryRow.created_at, ArticleRow.content_hash)
+        select(ArticleRow.id, ArticleRow.story_id, StoryRow.created_at, ArticleRow.content_hash,
+               ArticleRow.full_text_status)
         .join(StoryRow, StoryRow.id == ArticleRow.story_id)
         .where(ArticleRow.id.in_(sorted(ids)))
     ).all()
-    fps = _candidate_fingerprints(s, [(aid, digest) for aid, _sid, _created, digest in rows])
-    cands = [
-        merge.Candidate(aid, sid, created, fps[(aid, digest)])
-        for aid, sid, created, digest in rows
-        if (aid, digest) in fps
-    ]
+    keyed = [(aid, sid, created, (aid, f"{digest}:{status}")) for aid, sid, created, digest, status in rows]
+    fps = _candidate_fingerprints(s, [key for *_rest, key in keyed])
+    cands = [merge.Candidate(aid, sid, created, fps[key]) for aid, sid, created, key in keyed if key in fps]
     boilerplate: frozenset[str] = frozenset()
     if fp.body_hash and _is_boilerplate(s, row, fp.body_hash, lo, hi):
         boilerplate = frozenset({fp.body_hash})
     return cands, boilerplate
 
 
-# Decoded fingerprints of recent candidates, by (article id, content hash): the hash changes whenever the
-# article's content (hence its fingerprint) does, so an entry is never stale, even with other processes
-# writing the same database. The same stored articles are candidates of many new ones (popular headline
+# Decoded fingerprints of recent candidates, by (article id, "content hash:full-text status"): a fingerprint
+# is rewritten only when the entry's content changes or its page is (re)fetched, which changes one of the
+# two, so an entry is never stale, even with other processes writing the same database; ``_fill`` also drops
+# the article's entries in this process. The same stored articles are candidates of many new ones (popular headline
 # words); decoding their JSON and rebuilding their word sets for each was most of a cold refresh's time
 # (py-spy, bench/scale_run.py 40 × 50). Bounded: a cached fingerprint with its sets is about 50 KB.
 _FP_CACHE: OrderedDict[tuple[str, str], similarity.Fingerprint] = OrderedDict()
@@ -213,12 +238,12 @@ def _candidate_fingerprints(
             _FP_CACHE.move_to_end(key)
             found[key] = fp
     if missing:
-        stmt = select(ArticleRow.id, ArticleRow.content_hash, ArticleRow.fingerprint).where(
-            ArticleRow.id.in_(sorted(missing))
-        )
-        for aid, digest, fpd in s.execute(stmt):
+        stmt = select(
+            ArticleRow.id, ArticleRow.content_hash, ArticleRow.full_text_status, ArticleRow.fingerprint
+        ).where(ArticleRow.id.in_(sorted(missing)))
+        for aid, digest, status, fpd in s.execute(stmt):
             if fpd:
-                key = (aid, digest)
+                key = (aid, f"{digest}:{status}")
                 found[key] = _FP_CACHE[key] = similarity.fingerprint_from_dict(fpd)
         while len(_FP_CACHE) > FP_CACHE_SIZE:
             _FP_CACHE.popitem(last=False)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 class UTCDateTime(TypeDecorator):
@@ -73,6 +75,21 @@ class SourceRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str] = mapped_column(Text, default="")
     entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # `sources pause NAME`: not fetched until resumed; its stories stay in the feeds.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The last document's own schedule hints ({"ttl": minutes, "skip_hours": [...], "skip_days": [...]}),
+    # kept because a 304 answer repeats none of them.
+    feed_hints: Mapped[dict | None] = mapped_column(JSON)
+
+
+class HostRow(Base):
+    """A host that answered 429/503: every source on it waits until ``retry_after_until``."""
+
+    __tablename__ = "hosts"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    retry_after_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class StoryRow(Base):
@@ -121,6 +138,11 @@ class ArticleRow(Base):
     merge_reason: Mapped[dict] = mapped_column(JSON, default=dict)
     # syndicator.similarity's fingerprint, what merge decisions compare.
     fingerprint: Mapped[dict | None] = mapped_column(JSON)
+    # Full text of the article's page (sources with full_text = true): plain text, sanitised HTML, and
+    # "ok", "failed" or "deferred" (host in backoff: tried again) — fetched once per article.
+    full_text: Mapped[str] = mapped_column(Text, default="")
+    full_text_html: Mapped[str] = mapped_column(Text, default="")
+    full_text_status: Mapped[str] = mapped_column(String(16), default="")
 
 
 class ArticleKeyRow(Base):
@@ -135,6 +157,25 @@ class ArticleKeyRow(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     article_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
     published: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ArticleLinkRow(Base):
+    """Related-story links between articles (``syndicator.relate``), stored both ways.
+
+    Kept per article, not per story: a story's links are its articles' links to
+    articles of other stories, so merging, unmerging and pruning need no
+    bookkeeping here.
+    """
+
+    __tablename__ = "article_links"
+    __table_args__ = (Index("ix_article_links_other_id", "other_id"),)
+
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    other_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    # {"kind": "same event" | "same subject", "score": ..., "shared": [words]}
+    reason: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StorySplitRow(Base):
