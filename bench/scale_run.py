@@ -65,9 +65,9 @@ class Run:
 class FeedServer:
     """bench/scale_feeds.py serve, in a process of its own so its CPU is not counted for any tool."""
 
-    def __init__(self, sources: int, items: int, *, gzip: bool, hosts: int) -> None:
+    def __init__(self, sources: int, items: int, *, gzip: bool, hosts: int, port: int = 0) -> None:
         cmd = [sys.executable, str(BENCH / "scale_feeds.py"), "serve", "--sources", str(sources),
-               "--items", str(items), "--hosts", str(hosts)] + (["--gzip"] if gzip else [])
+               "--items", str(items), "--hosts", str(hosts), "--port", str(port)] + (["--gzip"] if gzip else [])
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reader-python", default=str(ROOT / ".bench" / "reader-venv" / "bin" / "python"))
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="time only these (cold still runs, untimed)")
     ap.add_argument("--syndicator-store", default="",
-                    help="start Syndicator from this SQLite store (synced to generation 1) instead of a cold run")
+                    help="start Syndicator from this SQLite store (synced to generation 1; same --port) "
+                    "instead of a cold run")
+    ap.add_argument("--port", type=int, default=0, help="the feed server's port (a --syndicator-store's URLs)")
     ap.add_argument("--json", help="write every run and the medians here")
     ap.add_argument("--keep", action="store_true", help="keep the work folders (under --workdir)")
     ap.add_argument("--workdir", default="")
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for size in args.sizes.split(","):
         n, m = (int(x) for x in size.lower().split("x"))
-        server = FeedServer(n, m, gzip=args.gzip, hosts=args.hosts)
+        server = FeedServer(n, m, gzip=args.gzip, hosts=args.hosts, port=args.port)
         try:
             print(f"# {n} sources x {m} items, {server.bytes_per_item:.0f} bytes an item", flush=True)
             for latency in (float(x) for x in args.latency.split(",")):
