@@ -220,9 +220,10 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
 # two, so an entry is never stale, even with other processes writing the same database; ``_fill`` also drops
 # the article's entries in this process. The same stored articles are candidates of many new ones (popular headline
 # words); decoding their JSON and rebuilding their word sets for each was most of a cold refresh's time
-# (py-spy, bench/scale_run.py 40 × 50). Bounded: a cached fingerprint with its sets is about 50 KB.
+# (py-spy, bench/scale_run.py 40 × 50). Bounded: a cached fingerprint with its memoised sets takes about 80 KB
+# (peak RSS 104 MB without the cache, 268 MB with 2,048 entries, 170 MB with 768 at 40 × 50: docs/benchmarks.md).
 _FP_CACHE: OrderedDict[tuple[str, str], similarity.Fingerprint] = OrderedDict()
-FP_CACHE_SIZE = 2048
+FP_CACHE_SIZE = 768
 
 
 def _candidate_fingerprints(
