@@ -136,7 +136,7 @@ def cmd_stories(config: Config, args: argparse.Namespace) -> int:
 
     with _store(config) as store, store.session() as s:
         if args.explain:
-            found = queries.explain(s, args.explain)
+            found = queries.explain(s, args.explain, config.related.limit, config.merge.headline)
             if found is None:
                 raise UsageError(f"no story with id {args.explain!r}")
             print(json.dumps(found, indent=2, ensure_ascii=False))
@@ -148,7 +148,7 @@ def cmd_stories(config: Config, args: argparse.Namespace) -> int:
                 raise UsageError(f"no output feed named {args.feed!r} in {config.path}")
             names = [src.name for src in config.sources if feed.includes(src.name)]
         ids = queries.newest_story_ids(s, args.limit, names)
-        stories = queries.story_dicts(s, ids, config.merge.headline)
+        stories = queries.story_dicts(s, ids, config.merge.headline, config.related.limit, config.merge.level)
     if args.json:
         json.dump(stories, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -61,6 +61,12 @@ class MergeConfig:
 
 
 @dataclass(frozen=True)
+class RelatedConfig:
+    limit: int = 5  # related stories linked from each story; 0: none
+    window: float = 14 * 86400.0  # seconds: related stories are published at most this far apart
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     tick: float = 5.0  # seconds between looks for due sources
 
@@ -97,6 +103,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
+    related: RelatedConfig = field(default_factory=RelatedConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     sources: tuple[SourceConfig, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()
@@ -282,6 +289,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "semantic": _bool,
         },
     ),
+    "related": (RelatedConfig, {"limit": _non_negative_int, "window": parse_duration}),
     "scheduler": (SchedulerConfig, {"tick": parse_duration}),
 }
 _SOURCE_KEYS: dict[str, Callable[[Any], Any]] = {

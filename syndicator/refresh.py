@@ -149,7 +149,8 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
         else:
             ttl = parsed.ttl_minutes
             stats = store.ingest(
-                row.name, parsed.entries, now, config.merge.window, config.merge.level, _embedder(config)
+                row.name, parsed.entries, now, config.merge.window, config.merge.level, _embedder(config),
+                related_window=config.related.window if config.related.limit else 0.0,
             )
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,

@@ -114,7 +114,10 @@ def test_story_json_contract(four_sources):
     assert newest_first == sorted(newest_first, reverse=True)
     for s in stories:
         assert set(s) == {"id", "title", "url", "published", "articles", "related"}
-        assert isinstance(s["id"], str) and s["related"] == []
+        assert isinstance(s["id"], str) and isinstance(s["related"], list)
+        for r in s["related"]:  # links to other stories of the store, never to itself
+            assert set(r) == {"id", "title", "url"} and r["id"] != s["id"]
+            assert r["id"] in {o["id"] for o in stories} and r["title"]
         datetime.fromisoformat(s["published"].replace("Z", "+00:00"))
         assert len(s["articles"]) == 1
         a = s["articles"][0]

@@ -93,7 +93,9 @@ def _settle(store: Store, config: Config, now: datetime) -> tuple[list[FeedSumma
     with store.session() as s:
         per_feed = {f.name: feed_story_ids(s, config, f, now) for f in config.feeds}
         wanted = list(dict.fromkeys(i for ids in per_feed.values() for i in ids))
-        items = {i.id: i for i in build_items(s, wanted, config.merge.headline, config.merge.level)}
+        items = {i.id: i for i in build_items(
+            s, wanted, config.merge.headline, config.merge.level, config.related.limit
+        )}
         stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(wanted)))}
         for sid, item in list(items.items()):
             story = stories[sid]

@@ -114,10 +114,13 @@ def _story_texts(s: Session, story_ids: list[str]):
     return out
 
 
-def build_items(s: Session, story_ids: list[str], headline: str, level: str = "article") -> list[Item]:
-    """Items for these stories, in the given order."""
+def build_items(
+    s: Session, story_ids: list[str], headline: str, level: str = "article", related_limit: int = 0
+) -> list[Item]:
+    """Items for these stories, in the given order, each with up to ``related_limit`` related stories."""
     if not story_ids:
         return []
+    links = story_related(s, story_ids, related_limit, headline)
     stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(story_ids)))}
     rows = s.execute(
         select(ArticleRow, SourceRow.name)
@@ -134,11 +137,26 @@ def build_items(s: Session, story_ids: list[str], headline: str, level: str = "a
         members = by_story.get(sid)
         if story is None or not members:
             continue
-        items.append(_item(story, members, headline, level))
+        items.append(_item(story, members, headline, level, links.get(sid, ())))
     return items
 
 
-def _item(story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str, level: str) -> Item:
+def story_related(s: Session, story_ids: list[str], limit: int, headline: str) -> dict[str, tuple[Related, ...]]:
+    """Each story's related stories as links: the related story's headline and its chosen article's URL."""
+    from syndicator.store.related import related_stories, story_heads
+
+    found = related_stories(s, story_ids, limit)
+    heads = story_heads(s, sorted({ln.story_id for links in found.values() for ln in links}), headline)
+    return {
+        sid: tuple(Related(ln.story_id, *heads[ln.story_id]) for ln in links if ln.story_id in heads)
+        for sid, links in found.items()
+    }
+
+
+def _item(
+    story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str, level: str,
+    related: tuple[Related, ...] = (),
+) -> Item:
     chosen, source = next(((a, src) for a, src in members if a.id == story.chosen_article_id), members[0])
     title = chosen.title
     if headline == "latest":
@@ -157,7 +175,7 @@ def _item(story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str,
     body = chosen.content or chosen.summary
     # At event level the other articles are other outlets' coverage, not other headlines of one article.
     label = "Coverage" if level == "event" else "Also published as"
-    body_html = body + _variants_html(variants, label)
+    body_html = body + _variants_html(variants, label) + _related_html(related)
     return Item(
         id=story.id,
         title=title,
@@ -173,7 +191,7 @@ def _item(story: StoryRow, members: list[tuple[ArticleRow, str]], headline: str,
         language=chosen.language,
         source=source,
         variants=tuple(variants),
-        related=(),
+        related=related,
         article_ids=tuple(a.id for a, _ in members),
     )
 
@@ -188,6 +206,16 @@ def _variants_html(variants: list[Variant], label: str) -> str:
         for v in variants
     )
     return f"<p>{label}:</p><ul>{lis}</ul>"
+
+
+def _related_html(related: tuple[Related, ...]) -> str:
+    if not related:
+        return ""
+    lis = "".join(
+        f'<li><a href="{escape(r.url)}">{escape(r.title)}</a></li>' if r.url else f"<li>{escape(r.title)}</li>"
+        for r in related
+    )
+    return f"<p>Related stories:</p><ul>{lis}</ul>"
 
 
 def count_stories(s: Session) -> int:

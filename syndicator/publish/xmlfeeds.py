@@ -79,6 +79,11 @@ def _entry(fg: FeedGenerator, item: Item, fmt: str) -> None:
             fe.summary(item.summary_html, type="html")
         if item.author:
             fe.author({"name": item.author})
+    for rel in item.related:
+        # feedgen drops rel and title from entry links (its issue #135) and has no atom:link in RSS items:
+        # our extension writes both (Atom <link rel="related">, RSS <atom:link rel="related">).
+        if rel.url:
+            getattr(fe, feedext.NAMESPACE).link(rel="related", href=rel.url, title=rel.title)
     for term in item.categories:
         fe.category(term=term)
     for enc in item.enclosures[:1] if fmt == "rss" else item.enclosures:

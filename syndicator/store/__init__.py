@@ -93,11 +93,13 @@ class Store:
         window_seconds: float,
         level: str = "article",
         embed: Embedder | None = None,
+        related_window: float = 0.0,
     ) -> IngestStats:
-        """Store one source's entries, merging each new one into its story."""
+        """Store one source's entries, merging each new one into its story and
+        linking it to related stories published within ``related_window`` seconds."""
         with self.session() as s:
             row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
-            return ingest_entries(s, row, list(entries), now, window_seconds, level, embed)
+            return ingest_entries(s, row, list(entries), now, window_seconds, level, embed, related_window)
 
     def count_stories(self) -> int:
         with self.session() as s:

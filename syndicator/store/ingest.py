@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from syndicator import merge, similarity
+from syndicator import merge, relate, similarity
 from syndicator.model import Entry
 from syndicator.similarity import Fingerprint
+from syndicator.store import related
 from syndicator.store.schema import ArticleKeyRow, ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
 
@@ -33,6 +34,7 @@ class IngestStats:
     unchanged: int = 0
     new_stories: int = 0
     merged: int = 0  # new articles that joined an existing story
+    links: int = 0  # related-story links made
 
 
 def article_id(source: str, guid: str) -> str:
@@ -59,7 +61,7 @@ Embedder = Callable[[list[str]], list[bytes]]
 
 def ingest_entries(
     s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float,
-    level: str = "article", embed: Embedder | None = None,
+    level: str = "article", embed: Embedder | None = None, related_window: float = 0.0,
 ) -> IngestStats:
     stats = IngestStats()
     existing = _existing_articles(s, source.id, [e.guid for e in entries])
@@ -84,6 +86,7 @@ def ingest_entries(
         for e in todo
     }
     stock = _stock_excerpts(entries, existing, fps)
+    linked: list[tuple[ArticleRow, Fingerprint]] = []  # new and changed articles, to link to related ones
     for entry, digest in zip(entries, digests, strict=True):
         fp = fps.get(entry.guid)
         if fp is None:
@@ -95,6 +98,7 @@ def ingest_entries(
             _index(s, row, fp)
             row.content_hash = digest
             stats.updated_articles += 1
+            linked.append((row, fp))
             continue
         row = ArticleRow(
             id=article_id(source.name, entry.guid), source_id=source.id, guid=entry.guid,
@@ -107,6 +111,13 @@ def ingest_entries(
         _index(s, row, fp)  # later entries of this batch must see this one as a candidate
         existing[entry.guid] = row
         stats.new_articles += 1
+        linked.append((row, fp))
+    if related_window > 0:
+        # After the whole batch is placed, so that links see every article's final story.
+        rel_window = timedelta(seconds=related_window)
+        s.flush()
+        for row, fp in linked:
+            stats.links += related.link_article(s, row, fp, rel_window, now)
     source.entries_seen += len(entries)
     return stats
 
@@ -141,10 +152,11 @@ def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:
     """(Re)write the article's postings in the merge index.
 
     Event-level keys are a superset of article-level ones; storing them all
-    lets ``[merge] level`` change without rebuilding the index.
+    lets ``[merge] level`` change without rebuilding the index. The ``r:``
+    keys find related stories (:mod:`syndicator.store.related`).
     """
     s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id == row.id))
-    for key in sorted(similarity.index_keys(fp, "event")):
+    for key in sorted(similarity.index_keys(fp, "event") | relate.index_keys(fp)):
         s.add(ArticleKeyRow(key=key, article_id=row.id, published=row.published))
 
 

@@ -14,11 +14,13 @@ def rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def story_dicts(s: Session, story_ids: list[str], headline: str = "first") -> list[dict]:
+def story_dicts(
+    s: Session, story_ids: list[str], headline: str = "first", related_limit: int = 0, level: str = "article"
+) -> list[dict]:
     """Stories in the order given, as the ``stories --json`` contract shapes them."""
     from syndicator.publish.items import build_items
 
-    items = build_items(s, story_ids, headline)
+    items = build_items(s, story_ids, headline, level, related_limit)
     if not items:
         return []
     rows = s.execute(
@@ -74,11 +76,15 @@ def resolve_story_id(s: Session, story_id: str) -> str | None:
     return alias.story_id if alias else None
 
 
-def explain(s: Session, story_id: str) -> dict | None:
+def explain(s: Session, story_id: str, related_limit: int = 5, headline: str = "first") -> dict | None:
+    from syndicator.store.related import related_stories, story_heads
+
     real = resolve_story_id(s, story_id)
     if real is None:
         return None
     story = s.get(StoryRow, real)
+    links = related_stories(s, [real], related_limit).get(real, [])
+    heads = story_heads(s, [ln.story_id for ln in links], headline)
     aliases = list(s.scalars(select(StoryAliasRow.alias_id).where(StoryAliasRow.story_id == real)))
     rows = s.execute(
         select(ArticleRow, SourceRow.name)
@@ -97,5 +103,10 @@ def explain(s: Session, story_id: str) -> dict | None:
         "articles": [
             {"id": a.id, "source": src, "title": a.title, "url": a.url, "merge": a.merge_reason}
             for a, src in rows
+        ],
+        "related": [
+            {"id": ln.story_id, "title": heads[ln.story_id][0], "url": heads[ln.story_id][1], "reason": ln.reason}
+            for ln in links
+            if ln.story_id in heads
         ],
     }

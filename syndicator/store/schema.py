@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -135,6 +136,25 @@ class ArticleKeyRow(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     article_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
     published: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ArticleLinkRow(Base):
+    """Related-story links between articles (``syndicator.relate``), stored both ways.
+
+    Kept per article, not per story: a story's links are its articles' links to
+    articles of other stories, so merging, unmerging and pruning need no
+    bookkeeping here.
+    """
+
+    __tablename__ = "article_links"
+    __table_args__ = (Index("ix_article_links_other_id", "other_id"),)
+
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    other_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    # {"kind": "same event" | "same subject", "score": ..., "shared": [words]}
+    reason: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StorySplitRow(Base):

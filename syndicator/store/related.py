@@ -1,0 +1,151 @@
+"""Related-story links in the store: written as articles arrive, read when publishing.
+
+Writing (:func:`link_article`) is incremental: a new article is compared with
+the articles that share one of its ``r:`` keys (:func:`syndicator.relate.index_keys`,
+stored in the merge index's ``article_keys`` table) within the window, never
+with a scan of the store. A key that very many articles in the window carry
+still yields only the postings nearest in time, so the cost per article stays
+flat however common a word becomes in the stream. Links are stored both ways,
+so the older story gains the link too and is republished with it (its item
+hash changes, so its ``updated`` moves; its id and ``published`` do not).
+
+Reading (:func:`related_stories`) turns article links into story links: the
+other article's current story, never the story itself (its variants), the
+best score per story, best first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from syndicator import relate, similarity
+from syndicator.similarity import Fingerprint
+from syndicator.store.schema import ArticleKeyRow, ArticleLinkRow, ArticleRow, StoryRow
+
+# Postings read per key: the nearest in time when a key is more common than this.
+MAX_POSTINGS_PER_KEY = 200
+# Articles scored per new article, those sharing the most informative keys first.
+MAX_CANDIDATES = 60
+
+
+@dataclass(frozen=True)
+class StoryLink:
+    story_id: str
+    score: float
+    reason: dict
+
+
+def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, now: datetime) -> int:
+    """(Re)compute the links of one stored article; returns how many it has."""
+    s.execute(delete(ArticleLinkRow).where(or_(ArticleLinkRow.article_id == row.id,
+                                               ArticleLinkRow.other_id == row.id)))
+    keys = sorted(relate.index_keys(fp))
+    if not keys or window.total_seconds() <= 0:
+        return 0
+    lo, hi = row.published - window, row.published + window
+    counts = dict(
+        s.execute(
+            select(ArticleKeyRow.key, func.count())
+            .where(ArticleKeyRow.key.in_(keys), ArticleKeyRow.published.between(lo, hi))
+            .group_by(ArticleKeyRow.key)
+        ).all()
+    )
+    shared: Counter[str] = Counter()  # article id -> idf mass of the keys it shares
+    small = [k for k in keys if 0 < counts.get(k, 0) <= MAX_POSTINGS_PER_KEY]
+    if small:
+        for aid, key in s.execute(
+            select(ArticleKeyRow.article_id, ArticleKeyRow.key).where(
+                ArticleKeyRow.key.in_(small), ArticleKeyRow.published.between(lo, hi)
+            )
+        ):
+            shared[aid] += similarity.idf(key[len(relate.KEY_PREFIX):])
+    for key in (k for k in keys if counts.get(k, 0) > MAX_POSTINGS_PER_KEY):
+        for aid in _nearest_postings(s, key, row.published, lo, hi):
+            shared[aid] += similarity.idf(key[len(relate.KEY_PREFIX):])
+    shared.pop(row.id, None)
+    if not shared:
+        return 0
+    ranked = [aid for aid, _ in sorted(shared.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * MAX_CANDIDATES]]
+    cands = s.execute(
+        select(ArticleRow.id, ArticleRow.story_id, ArticleRow.fingerprint).where(ArticleRow.id.in_(ranked))
+    ).all()
+    order = {aid: n for n, aid in enumerate(ranked)}
+    cands = sorted((c for c in cands if c.story_id != row.story_id and c.fingerprint), key=lambda c: order[c.id])
+    made = 0
+    for cand in cands[:MAX_CANDIDATES]:
+        link = relate.relate(fp, similarity.fingerprint_from_dict(cand.fingerprint))
+        if link is None:
+            continue
+        reason = link.reason()
+        s.add(ArticleLinkRow(article_id=row.id, other_id=cand.id, score=link.score, reason=reason, created_at=now))
+        s.add(ArticleLinkRow(article_id=cand.id, other_id=row.id, score=link.score, reason=reason, created_at=now))
+        made += 1
+    return made
+
+
+def _nearest_postings(s: Session, key: str, at: datetime, lo: datetime, hi: datetime) -> list[str]:
+    half = MAX_POSTINGS_PER_KEY // 2
+    before = select(ArticleKeyRow.article_id).where(
+        ArticleKeyRow.key == key, ArticleKeyRow.published.between(lo, at)
+    ).order_by(ArticleKeyRow.published.desc()).limit(half)
+    after = select(ArticleKeyRow.article_id).where(
+        ArticleKeyRow.key == key, ArticleKeyRow.published > at, ArticleKeyRow.published <= hi
+    ).order_by(ArticleKeyRow.published).limit(half)
+    return [*s.scalars(before), *s.scalars(after)]
+
+
+def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, list[StoryLink]]:
+    """Each story's best ``limit`` related stories (never itself), best first."""
+    if not story_ids or limit <= 0:
+        return {}
+    mine = ArticleRow.__table__.alias("mine")
+    other = ArticleRow.__table__.alias("other")
+    out: dict[str, dict[str, StoryLink]] = {}
+    for start in range(0, len(story_ids), 500):
+        chunk = story_ids[start : start + 500]
+        rows = s.execute(
+            select(mine.c.story_id, other.c.story_id, ArticleLinkRow.score, ArticleLinkRow.reason)
+            .select_from(ArticleLinkRow)
+            .join(mine, mine.c.id == ArticleLinkRow.article_id)
+            .join(other, other.c.id == ArticleLinkRow.other_id)
+            .where(mine.c.story_id.in_(chunk), other.c.story_id != mine.c.story_id)
+        ).all()
+        for sid, oid, score, reason in rows:
+            best = out.setdefault(sid, {})
+            old = best.get(oid)
+            if old is None or score > old.score or (score == old.score and str(reason) < str(old.reason)):
+                best[oid] = StoryLink(oid, score, reason or {})
+    return {
+        sid: sorted(links.values(), key=lambda ln: (-ln.score, ln.story_id))[:limit] for sid, links in out.items()
+    }
+
+
+def story_heads(s: Session, story_ids: list[str], headline: str) -> dict[str, tuple[str, str]]:
+    """(headline, link) of each story as its own item shows them."""
+    if not story_ids:
+        return {}
+    stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(story_ids)))}
+    rows = s.execute(
+        select(ArticleRow.id, ArticleRow.story_id, ArticleRow.title, ArticleRow.url, ArticleRow.fetched_at,
+               ArticleRow.published)
+        .where(ArticleRow.story_id.in_(list(stories)))
+    ).all()
+    members: dict[str, list] = {}
+    for r in rows:
+        members.setdefault(r.story_id, []).append(r)
+    heads = {}
+    for sid, story in stories.items():
+        arts = members.get(sid)
+        if not arts:
+            continue
+        chosen = next((a for a in arts if a.id == story.chosen_article_id), arts[0])
+        title = chosen.title
+        if headline == "latest":
+            title = max(arts, key=lambda a: (a.fetched_at, a.published, a.id)).title
+        heads[sid] = (title, chosen.url)
+    return heads
