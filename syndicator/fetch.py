@@ -9,6 +9,8 @@ modification time and size the same way.
 from __future__ import annotations
 
 import email.utils
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -22,6 +24,7 @@ import httpx
 
 from syndicator import __version__
 from syndicator.config import FetchConfig
+from syndicator.decode import DecodeError, accept_encoding, decoded
 from syndicator.urls import host_of
 
 PROJECT_URL = "https://github.com/syndicator-project/syndicator"
@@ -82,7 +85,7 @@ class Fetcher:
             timeout=timeout,
             limits=limits,
             follow_redirects=False,
-            headers={"User-Agent": config.user_agent or default_user_agent()},
+            headers={"User-Agent": config.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
         )
         self._host_locks: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
@@ -177,8 +180,8 @@ class Fetcher:
             except httpx.TimeoutException as exc:
                 return _error(req, f"timed out ({type(exc).__name__}) fetching {url}")
             except httpx.HTTPError as exc:
-                return _error(req, f"{type(exc).__name__}: {exc}")
-            except _TooLarge as exc:
+                return _error(req, describe_error(exc, url))
+            except (_TooLarge, DecodeError) as exc:
                 return _error(req, str(exc))
         return _error(req, f"more than {self.config.max_redirects} redirects")
 
@@ -213,8 +216,9 @@ class Fetcher:
         if declared.isdigit() and int(declared) > cap:
             raise _TooLarge(f"response of {declared} bytes is over the {cap}-byte cap")
         chunks, size = [], 0
-        # iter_bytes decodes gzip/deflate/brotli: counting decoded bytes bounds a compression bomb too.
-        for chunk in resp.iter_bytes():
+        # Decoded here in bounded steps (decode.py), not by httpx: counting decoded bytes as they come
+        # bounds a compression bomb too, however many times its body was encoded.
+        for chunk in decoded(resp.iter_raw(), resp.headers.get("content-encoding", "")):
             size += len(chunk)
             if size > cap:
                 raise _TooLarge(f"response is over the {cap}-byte cap (download aborted)")
@@ -236,6 +240,23 @@ _ACCEPT = (
 
 class _TooLarge(Exception):
     pass
+
+
+def describe_error(exc: Exception, url: str) -> str:
+    """A network failure in words a person can act on: DNS, TLS, refused connection, or as httpx says."""
+    host = urlsplit(url).hostname or url
+    chain, cause = [], exc
+    while cause is not None and len(chain) < 6:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(c) for c in chain)
+    if any(isinstance(c, socket.gaierror) for c in chain) or "Name or service not known" in text:
+        return f"DNS lookup failed for {host}: {exc}"
+    if any(isinstance(c, ssl.SSLError) for c in chain) or "[SSL" in text:
+        return f"TLS handshake with {host} failed: {exc}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {host}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _error(req: FetchRequest, message: str, *, status: int | None = None) -> FetchResult:
