@@ -74,6 +74,10 @@ class SourceRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str] = mapped_column(Text, default="")
     entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # Which process is fetching this source ("host:pid:start"), until when: the daemon and a manual
+    # refresh sharing the store never fetch one source at the same time (see Store.claim_sources).
+    lease_owner: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StoryRow(Base):
