@@ -22,7 +22,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from syndicator import __version__
+from syndicator import __version__, deadline
 from syndicator.config import FetchConfig
 from syndicator.decode import DecodeError, accept_encoding, decoded
 from syndicator.urls import host_of
@@ -87,6 +87,7 @@ class Fetcher:
             follow_redirects=False,
             headers={"User-Agent": config.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
         )
+        deadline.install(self._client)
         self._host_locks: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
 
@@ -125,7 +126,8 @@ class Fetcher:
                 result = self._fetch_file(req)
             elif scheme in ("http", "https"):
                 with self._host_slot(host_of(req.url)):
-                    result = self._fetch_http(req, start)
+                    # The total timeout counts from the request, not from the wait for a host slot.
+                    result = self._fetch_http(req, time.monotonic())
             else:
                 result = _error(req, f"unsupported URL scheme {scheme!r}")
         except Exception as exc:  # a fetch must never take the refresh down with it
@@ -173,12 +175,16 @@ class Fetcher:
         return b"".join(chunks)
 
     def _fetch_http(self, req: FetchRequest, start: float) -> FetchResult:
-        deadline = start + self.config.timeout
+        deadline_at = start + self.config.timeout
         headers = {"Accept": _ACCEPT}
         if req.etag:
             headers["If-None-Match"] = req.etag
         if req.last_modified:
             headers["If-Modified-Since"] = req.last_modified
+        with deadline.deadline(deadline_at):
+            return self._fetch_http_hops(req, headers, deadline_at)
+
+    def _fetch_http_hops(self, req: FetchRequest, headers: dict[str, str], deadline_at: float) -> FetchResult:
         url, permanent, seen = req.url, True, {req.url}
         for _hop in range(self.config.max_redirects + 1):
             try:
@@ -192,7 +198,7 @@ class Fetcher:
                         permanent = permanent and status in _PERMANENT
                         url = target
                         continue
-                    return self._read_response(req, resp, url, permanent, deadline)
+                    return self._read_response(req, resp, url, permanent, deadline_at)
             except httpx.TimeoutException as exc:
                 return _error(req, f"timed out ({type(exc).__name__}) fetching {url}")
             except httpx.HTTPError as exc:
@@ -202,7 +208,7 @@ class Fetcher:
         return _error(req, f"more than {self.config.max_redirects} redirects")
 
     def _read_response(
-        self, req: FetchRequest, resp: httpx.Response, url: str, permanent: bool, deadline: float
+        self, req: FetchRequest, resp: httpx.Response, url: str, permanent: bool, deadline_at: float
     ) -> FetchResult:
         status = resp.status_code
         moved = url if permanent and url != req.url else ""
@@ -238,7 +244,7 @@ class Fetcher:
             size += len(chunk)
             if size > cap:
                 raise _TooLarge(f"response is over the {cap}-byte cap (download aborted)")
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline_at:
                 raise httpx.ReadTimeout(f"download exceeded {self.config.timeout:g}s")
             chunks.append(chunk)
         return FetchResult(

@@ -107,6 +107,14 @@ class Hostile(BaseHTTPRequestHandler):
                 self.wfile.write(bytes([byte]))
                 self.wfile.flush()
                 time.sleep(1.0)
+        elif path == "/slow-headers.xml":
+            # Status line and headers one byte a second: no single read ever waits long enough to time out.
+            head = b"HTTP/1.0 200 OK\r\nContent-Type: application/rss+xml\r\nX-Padding: " + b"x" * 200 + b"\r\n\r\n"
+            for byte in head:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(1.0)
+            self.wfile.write(GOOD)
         elif path in ("/loop-a", "/loop-b"):
             self._head(302, {"Location": "/loop-b" if path == "/loop-a" else "/loop-a", "Content-Length": "0"})
         elif path.startswith("/chain/"):
@@ -167,6 +175,27 @@ def run_with_rusage(*args: str, timeout: float) -> tuple[subprocess.CompletedPro
     return result, usage.ru_maxrss, time.monotonic() - started
 
 
+@pytest.fixture
+def plain_text_port():
+    """A TCP server that answers anything, a TLS ClientHello included, with a plain-text line at once."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -174,7 +203,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.slow
-def test_each_hostile_source_fails_alone_in_bounded_time_and_memory(hostile_server, tmp_path: Path):
+def test_each_hostile_source_fails_alone_in_bounded_time_and_memory(hostile_server, plain_text_port, tmp_path: Path):
     base = f"http://127.0.0.1:{hostile_server}"
     sources = {
         "good": f"{base}/good.xml",
@@ -185,11 +214,12 @@ def test_each_hostile_source_fails_alone_in_bounded_time_and_memory(hostile_serv
         "gzip-bomb": f"{base}/gzip-bomb",
         "gzip-gzip-bomb": f"{base}/gzip-gzip-bomb",
         "slow": f"{base}/slow.xml",
+        "slow-headers": f"{base}/slow-headers.xml",
         "loop": f"{base}/loop-a",
         "chain": f"{base}/chain/1",
         "html-page": f"{base}/page.html",
         "image": f"{base}/image.png",
-        "tls": f"https://127.0.0.1:{hostile_server}/good.xml",  # TLS to a plain-HTTP port
+        "tls": f"https://127.0.0.1:{plain_text_port}/feed.xml",  # TLS to a port that answers in plain text
         "dns": "http://feeds.syndicator-test.invalid/feed.xml",  # .invalid never resolves (RFC 6761)
         "refused": f"http://127.0.0.1:{_closed_port()}/feed.xml",
     }
@@ -213,6 +243,7 @@ def test_each_hostile_source_fails_alone_in_bounded_time_and_memory(hostile_serv
         "gzip-bomb": "over the 10000000-byte cap",
         "gzip-gzip-bomb": "over the 10000000-byte cap",
         "slow": "timed out",
+        "slow-headers": "timed out",
         "loop": "redirect loop",
         "chain": "more than 5 redirects",
         "html-page": "not a feed",
