@@ -168,7 +168,8 @@ def main() -> int:
             if line.startswith("sources:"):
                 unchanged_second += int(line.split(",")[1].split()[0])
     elapsed = time.monotonic() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb, cpu = children.ru_maxrss, children.ru_utime + children.ru_stime
 
     internal = [(n, s["error"]) for n, s in states.items() if "internal error" in s["error"]]
     crashes += [(str(dict(named)[n].relative_to(args.corpus)), e) for n, e in internal]
@@ -195,6 +196,7 @@ def main() -> int:
     print(f"second refresh: unchanged sources       {unchanged_second} of {len(files)}, new articles {new_second}")
     print(f"time: first refresh {refresh_seconds:.1f}s ({1000 * refresh_seconds / max(1, len(files)):.1f} ms/file),"
           f" second {second_seconds:.1f}s, whole run {elapsed:.1f}s")
+    print(f"CPU time of all syndicator processes    {cpu:.1f}s (wall time depends on what else the machine runs)")
     print(f"peak memory (max RSS of one refresh process)  {peak_kb / 1024:.0f} MB")
     print("failed sources by reason:")
     for reason, n in reasons.most_common():
