@@ -50,6 +50,11 @@ class FetchConfig:
     user_agent: str = ""  # empty: "Syndicator/<version> (+project URL)"
     default_interval: float = 3600.0
     max_redirects: int = 5
+    # A floor on network sources' intervals (file sources are not a publisher's server); tests lower it.
+    min_interval: float = 300.0
+    max_server_wait: float = 24 * 3600.0  # cap on what Cache-Control, Expires, <ttl> or Retry-After ask for
+    max_backoff: float = 24 * 3600.0  # cap on the exponential backoff after consecutive errors
+    jitter: float = 0.10  # intervals and backoffs spread by up to ± this fraction
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class SourceConfig:
     title: str = ""
     interval: float | None = None  # seconds; None: [fetch] default_interval
     enabled: bool = True
+    full_text: bool = False  # fetch each new article's page and extract its text (trafilatura) for merging
+    full_text_publish: bool = False  # ... and publish that text as the item's content
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,11 @@ class Config:
         return resolve_source_url(source.url, self.base_dir)
 
     def interval(self, source: SourceConfig) -> float:
-        return source.interval if source.interval is not None else self.fetch.default_interval
+        """The source's interval; a network source's never below ``[fetch] min_interval``."""
+        value = source.interval if source.interval is not None else self.fetch.default_interval
+        if urlsplit(self.source_url(source)).scheme in ("http", "https"):
+            value = max(value, self.fetch.min_interval)
+        return value
 
     def database_url(self) -> str:
         return resolve_database_url(self.storage.url, self.base_dir)
@@ -187,6 +198,12 @@ def _non_negative_int(value: Any) -> int:
 def _positive_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ValueError(f"{value!r} is not a number above zero")
+    return float(value)
+
+
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{value!r} is not a fraction from 0 up to (not including) 1")
     return float(value)
 
 
@@ -278,6 +295,10 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "user_agent": _str,
             "default_interval": parse_duration,
             "max_redirects": _non_negative_int,
+            "min_interval": parse_duration,
+            "max_server_wait": parse_duration,
+            "max_backoff": parse_duration,
+            "jitter": _fraction,
         },
     ),
     "merge": (
@@ -298,6 +319,8 @@ _SOURCE_KEYS: dict[str, Callable[[Any], Any]] = {
     "title": _str,
     "interval": parse_duration,
     "enabled": _bool,
+    "full_text": _bool,
+    "full_text_publish": _bool,
 }
 _FEED_KEYS: dict[str, Callable[[Any], Any]] = {
     "name": _name,
@@ -358,6 +381,9 @@ def config_from_dict(raw: Mapping[str, Any], cfg_path: Path) -> Config:
             raise ConfigError(f"{ctx}: {key}: unknown key (known: {known})")
     sources = _build_list(raw.get("sources", []), SourceConfig, _SOURCE_KEYS, "sources", ctx)
     feeds = _build_list(raw.get("feeds", []), FeedConfig, _FEED_KEYS, "feeds", ctx)
+    for i, src in enumerate(sources):
+        if src.full_text_publish and not src.full_text:
+            raise ConfigError(f"{ctx}: [[sources]][{i}].full_text_publish: needs full_text = true")
     known_sources = {s.name for s in sources}
     for i, feed in enumerate(feeds):
         for name in feed.sources:

@@ -1,44 +1,49 @@
-"""A total deadline on every socket operation of a fetch, headers included.
+"""A total deadline for one HTTP request, headers included.
 
-httpx's timeouts bound each read, not a whole exchange: a server that sends its status line
-and headers one byte a second never lets a read time out, and h11 would wait for 64 kB of
-headers, hours (tests/test_hostile.py serves exactly that). Each fetch runs in a thread of its
-own, so the thread's deadline shortens every connect, read and write of the connection it uses
-until none is left, and the fetch fails with httpx's ReadTimeout like any other timeout.
+httpx has connect, read, write and pool timeouts, each per socket operation:
+a server that sends its status line and headers one byte every few seconds
+never trips any of them, and the body loop in fetch.py (which checks the
+clock between chunks) is never reached. So every socket operation's timeout
+is cut down to what is left of the request's deadline, set per thread by
+``request_deadline()`` around the request; past it the operation raises httpcore's
+timeout, which httpx reports as its own ``ReadTimeout``/``WriteTimeout``.
+
+The wrapper sits between httpx's connection pool and httpcore's socket
+backend (``ConnectionPool._network_backend``, the one hook httpcore offers).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpcore
 import httpx
 
-log = logging.getLogger(__name__)
 _local = threading.local()
 
 
 @contextmanager
-def deadline(at: float) -> Iterator[None]:
-    """Socket operations of this thread must end before ``at`` (time.monotonic())."""
-    _local.at = at
+def request_deadline(seconds: float) -> Iterator[None]:
+    """Within this block, this thread's socket operations end ``seconds`` from now at the latest."""
+    previous = getattr(_local, "at", None)
+    _local.at = time.monotonic() + seconds
     try:
         yield
     finally:
-        _local.at = None
+        _local.at = previous
 
 
-def _left(timeout: float | None) -> float | None:
+def _cap(timeout: float | None, exc: type[Exception]) -> float | None:
     at = getattr(_local, "at", None)
     if at is None:
         return timeout
     left = at - time.monotonic()
     if left <= 0:
-        raise httpcore.ReadTimeout("the fetch's total timeout ran out")
+        raise exc("the request's total time is up")
     return left if timeout is None else min(timeout, left)
 
 
@@ -47,18 +52,18 @@ class _Stream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _left(timeout))
+        return self._inner.read(max_bytes, _cap(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _left(timeout))
+        self._inner.write(buffer, _cap(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, _left(timeout)))
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None):
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, _cap(timeout, httpcore.ConnectTimeout)))
 
-    def get_extra_info(self, info: str):
+    def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
 
 
@@ -66,27 +71,23 @@ class _Backend(httpcore.NetworkBackend):
     def __init__(self, inner: httpcore.NetworkBackend) -> None:
         self._inner = inner
 
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        return _Stream(self._inner.connect_tcp(host, port, _left(timeout), local_address, socket_options))
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        timeout = _cap(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
 
-    def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        return _Stream(self._inner.connect_unix_socket(path, _left(timeout), socket_options))
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        timeout = _cap(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
 
 
-def install(client: httpx.Client) -> bool:
-    """Give the client's own transport the deadline-aware network backend.
-
-    httpx does not expose the backend, so this reaches into its connection pool; should a
-    future httpx move it, fetches keep httpx's per-read timeouts and this says so once.
-    """
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if backend is None:
-        log.warning("httpx internals changed: fetches have per-read timeouts only")
-        return False
-    if not isinstance(backend, _Backend):
-        pool._network_backend = _Backend(backend)
-    return True
+def bounded_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
+    """httpx's own transport, its sockets bounded by the current thread's deadline."""
+    t = httpx.HTTPTransport(limits=limits)
+    pool = t._pool
+    pool._network_backend = _Backend(pool._network_backend)
+    return t

@@ -22,8 +22,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from syndicator import __version__, deadline
+from syndicator import __version__
 from syndicator.config import FetchConfig
+from syndicator.deadline import bounded_transport, request_deadline
 from syndicator.decode import DecodeError, accept_encoding, decoded
 from syndicator.urls import host_of
 
@@ -38,12 +39,22 @@ class FetchRequest:
     url: str
     etag: str = ""
     last_modified: str = ""
+    page: bool = False  # an article's web page (full text), not a feed: asks for HTML
+
+
+@dataclass(frozen=True)
+class HostBackoff:
+    """A host that answered 429 or 503: nothing more is asked of it before ``until``."""
+
+    host: str
+    until: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
 class FetchResult:
     source: str
-    outcome: str  # "ok", "not_modified" or "error"
+    outcome: str  # "ok", "not_modified", "error" or "deferred" (its host asked us to wait; not fetched)
     url: str  # the URL finally read (after redirects)
     body: bytes = b""
     content_type: str = ""
@@ -60,7 +71,7 @@ class FetchResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome != "error"
+        return self.outcome in ("ok", "not_modified")
 
 
 def default_user_agent() -> str:
@@ -72,10 +83,15 @@ class Fetcher:
 
     Concurrency is capped overall (``concurrency``) and per host name
     (``per_host``) so many hosts are fetched in parallel while no single
-    publisher gets more than its share.
+    publisher gets more than its share. The caps hold across every
+    ``fetch_iter`` running at once on this Fetcher (feeds and, for full-text
+    sources, article pages). A host that answers 429 or 503 is left alone
+    until its Retry-After (``[fetch] min_interval`` when it gives none): the
+    other requests to it are answered "deferred" without being sent, while
+    other hosts go on.
     """
 
-    def __init__(self, config: FetchConfig) -> None:
+    def __init__(self, config: FetchConfig, host_backoffs: Iterable[HostBackoff] = ()) -> None:
         self.config = config
         timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
         limits = httpx.Limits(
@@ -83,13 +99,32 @@ class Fetcher:
         )
         self._client = httpx.Client(
             timeout=timeout,
-            limits=limits,
+            # Sockets bounded by each request's total deadline, headers included (deadline.py).
+            transport=bounded_transport(limits),
             follow_redirects=False,
             headers={"User-Agent": config.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
         )
-        deadline.install(self._client)
         self._host_locks: dict[str, threading.BoundedSemaphore] = {}
+        self._overall = threading.BoundedSemaphore(config.concurrency)
         self._lock = threading.Lock()
+        self._backoffs: dict[str, HostBackoff] = {b.host: b for b in host_backoffs}
+        self.new_backoffs: dict[str, HostBackoff] = {}  # set during this Fetcher's life, for the store
+
+    def host_backoff(self, host: str, now: datetime | None = None) -> HostBackoff | None:
+        """The backoff in force for ``host``, if any."""
+        with self._lock:
+            b = self._backoffs.get(host)
+        return b if b is not None and b.until > (now or datetime.now(UTC)) else None
+
+    def _back_off(self, host: str, result: FetchResult) -> None:
+        now = datetime.now(UTC)
+        cap = now + timedelta(seconds=self.config.max_server_wait)
+        until = min(result.retry_after or now + timedelta(seconds=self.config.min_interval), cap)
+        b = HostBackoff(host, until, f"{result.error} (on {result.url})")
+        with self._lock:
+            old = self._backoffs.get(host)
+            if old is None or old.until < until:
+                self._backoffs[host] = self.new_backoffs[host] = b
 
     def close(self) -> None:
         self._client.close()
@@ -105,7 +140,7 @@ class Fetcher:
 
         The caller parses and stores one source while the others download.
         """
-        reqs = list(requests)
+        reqs = interleave_by_host(list(requests))
         if not reqs:
             return
         workers = max(1, min(self.config.concurrency, len(reqs)))
@@ -125,9 +160,21 @@ class Fetcher:
             if scheme == "file":
                 result = self._fetch_file(req)
             elif scheme in ("http", "https"):
-                with self._host_slot(host_of(req.url)):
-                    # The total timeout counts from the request, not from the wait for a host slot.
-                    result = self._fetch_http(req, time.monotonic())
+                host = host_of(req.url)
+                # Host slot first, then an overall one: a request waiting for its busy host holds no
+                # overall slot another host could use.
+                with self._host_slot(host), self._overall:
+                    # Checked once the slot is ours: a request queued behind the one that got the 429
+                    # must not be sent.
+                    backoff = self.host_backoff(host)
+                    if backoff is not None:
+                        result = _deferred(req, backoff)
+                    else:
+                        start = time.monotonic()  # the total timeout counts from the request, not the queue
+                        with request_deadline(self.config.timeout):
+                            result = self._fetch_http(req, start)
+                        if result.http_status in (429, 503):
+                            self._back_off(host_of(result.url) or host, result)
             else:
                 result = _error(req, f"unsupported URL scheme {scheme!r}")
         except Exception as exc:  # a fetch must never take the refresh down with it
@@ -175,16 +222,12 @@ class Fetcher:
         return b"".join(chunks)
 
     def _fetch_http(self, req: FetchRequest, start: float) -> FetchResult:
-        deadline_at = start + self.config.timeout
-        headers = {"Accept": _ACCEPT}
+        deadline = start + self.config.timeout
+        headers = {"Accept": _ACCEPT_PAGE if req.page else _ACCEPT}
         if req.etag:
             headers["If-None-Match"] = req.etag
         if req.last_modified:
             headers["If-Modified-Since"] = req.last_modified
-        with deadline.deadline(deadline_at):
-            return self._fetch_http_hops(req, headers, deadline_at)
-
-    def _fetch_http_hops(self, req: FetchRequest, headers: dict[str, str], deadline_at: float) -> FetchResult:
         url, permanent, seen = req.url, True, {req.url}
         for _hop in range(self.config.max_redirects + 1):
             try:
@@ -198,7 +241,7 @@ class Fetcher:
                         permanent = permanent and status in _PERMANENT
                         url = target
                         continue
-                    return self._read_response(req, resp, url, permanent, deadline_at)
+                    return self._read_response(req, resp, url, permanent, deadline)
             except httpx.TimeoutException as exc:
                 return _error(req, f"timed out ({type(exc).__name__}) fetching {url}")
             except httpx.HTTPError as exc:
@@ -208,21 +251,22 @@ class Fetcher:
         return _error(req, f"more than {self.config.max_redirects} redirects")
 
     def _read_response(
-        self, req: FetchRequest, resp: httpx.Response, url: str, permanent: bool, deadline_at: float
+        self, req: FetchRequest, resp: httpx.Response, url: str, permanent: bool, deadline: float
     ) -> FetchResult:
         status = resp.status_code
         moved = url if permanent and url != req.url else ""
         etag = resp.headers.get("etag", "")
         last_modified = resp.headers.get("last-modified", "")
         cache = {k: resp.headers[k] for k in ("cache-control", "expires") if k in resp.headers}
+        # Retry-After is honoured on any answer (RFC 9110 10.2.3 allows it on 3xx too), not only 429/503.
+        retry = parse_retry_after(resp.headers.get("retry-after", ""))
         if status == 304:
             return FetchResult(
                 req.source, "not_modified", url, http_status=304,
                 etag=etag or req.etag, last_modified=last_modified or req.last_modified,
-                permanent_redirect=moved, cache_headers=cache,
+                permanent_redirect=moved, cache_headers=cache, retry_after=retry,
             )
         if status >= 400:
-            retry = parse_retry_after(resp.headers.get("retry-after", "")) if status in (429, 503) else None
             reason = resp.reason_phrase or "error"
             message = f"HTTP {status} {reason}"
             if status == 410:
@@ -244,13 +288,14 @@ class Fetcher:
             size += len(chunk)
             if size > cap:
                 raise _TooLarge(f"response is over the {cap}-byte cap (download aborted)")
-            if time.monotonic() > deadline_at:
+            if time.monotonic() > deadline:
                 raise httpx.ReadTimeout(f"download exceeded {self.config.timeout:g}s")
             chunks.append(chunk)
         return FetchResult(
             req.source, "ok", url, body=b"".join(chunks),
             content_type=resp.headers.get("content-type", ""), http_status=status,
             etag=etag, last_modified=last_modified, permanent_redirect=moved, cache_headers=cache,
+            retry_after=retry,
         )
 
 
@@ -258,6 +303,27 @@ _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, application/json;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
+
+
+_ACCEPT_PAGE = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+
+def interleave_by_host(requests: list[FetchRequest]) -> list[FetchRequest]:
+    """Requests in round-robin order of their hosts, each host's in its own order.
+
+    The pool's workers take requests in this order: with a hundred sources on
+    one host listed first, every worker would otherwise queue on that host's
+    two slots while the other hosts wait for a free worker.
+    """
+    queues: dict[str, list[FetchRequest]] = {}
+    for r in requests:
+        queues.setdefault(host_of(r.url) if urlsplit(r.url).scheme != "file" else "", []).append(r)
+    out: list[FetchRequest] = []
+    depth = 0
+    while len(out) < len(requests):
+        out.extend(q[depth] for q in queues.values() if depth < len(q))
+        depth += 1
+    return out
 
 
 class _TooLarge(Exception):
@@ -285,6 +351,14 @@ def _error(req: FetchRequest, message: str, *, status: int | None = None) -> Fet
     return FetchResult(req.source, "error", req.url, http_status=status, error=message)
 
 
+def _deferred(req: FetchRequest, backoff: HostBackoff) -> FetchResult:
+    when = backoff.until.isoformat(timespec="seconds")
+    return FetchResult(
+        req.source, "deferred", req.url, retry_after=backoff.until,
+        error=f"host {backoff.host} asked to wait until {when}: {backoff.reason}",
+    )
+
+
 def _with_elapsed(result: FetchResult, elapsed: float) -> FetchResult:
     return replace(result, elapsed=elapsed)
 
@@ -296,7 +370,8 @@ def parse_retry_after(value: str, now: datetime | None = None) -> datetime | Non
         return None
     now = now or datetime.now(UTC)
     if value.isdigit():
-        return now + timedelta(seconds=int(value))
+        # Clamped: "Retry-After: 99999999999999" would overflow a datetime (the caller caps it anyway).
+        return now + timedelta(seconds=min(int(value), 366 * 86400))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

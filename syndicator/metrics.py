@@ -44,10 +44,10 @@ _IN_PROCESS = " Counted in this process: the daemon (syndicator run); syndicator
 disable_created_metrics()  # no *_created series: they only say when this process started
 PROCESS = CollectorRegistry(auto_describe=True)
 FETCHES = Counter(
-    "syndicator_fetches", "Source fetches by outcome (ok, not_modified, error)." + _IN_PROCESS,
+    "syndicator_fetches", "Source fetches by outcome (ok, not_modified, error, deferred)." + _IN_PROCESS,
     ["outcome"], registry=PROCESS,
 )
-for _outcome in ("ok", "not_modified", "error"):
+for _outcome in ("ok", "not_modified", "error", "deferred"):
     FETCHES.labels(_outcome)  # every outcome shows, at zero until it happens
 FETCH_SECONDS = Histogram(
     "syndicator_fetch_duration_seconds", "Time to fetch one source, redirects included." + _IN_PROCESS,

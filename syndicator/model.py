@@ -53,6 +53,8 @@ class ParsedFeed:
     language: str = ""
     entries: tuple[Entry, ...] = ()
     ttl_minutes: int | None = None
+    skip_hours: tuple[int, ...] = ()  # RSS <skipHours>: UTC hours 0-23 not to fetch in
+    skip_days: tuple[str, ...] = ()  # RSS <skipDays>: "monday" ... "sunday"
     # A parse problem that still let entries through (feedparser's "bozo");
     # recorded on the source, never fatal by itself.
     warning: str = ""

@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 from syndicator import schedule
 from syndicator.config import Config
 from syndicator.errors import ParseError, StoreError, UsageError
-from syndicator.fetch import Fetcher, FetchRequest, FetchResult
+from syndicator.fetch import Fetcher, FetchRequest, FetchResult, HostBackoff
 from syndicator.parse import parse_document
 from syndicator.publish import PublishResult, publish_all
-from syndicator.store import IngestStats, SourceRow, Store, new_lease_owner
+from syndicator.store import HostRow, IngestStats, SourceRow, Store, new_lease_owner
+from syndicator.urls import host_of
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class SourceReport:
     detail: str = ""
     new_articles: int = 0
     entries: int = 0
+    until: datetime | None = None  # deferred: when the server (or host) said it may be asked again
 
 
 @dataclass
@@ -57,9 +59,15 @@ Progress = Callable[[SourceReport], None]
 
 
 def select_sources(
-    config: Config, states: dict[str, SourceRow], names: Sequence[str] | None, now: datetime, *, due_only: bool
+    config: Config, states: dict[str, SourceRow], names: Sequence[str] | None, now: datetime, *, due_only: bool,
+    hosts: dict[str, HostRow] | None = None,
 ) -> tuple[list[str], list[SourceReport]]:
-    """Which sources to fetch now, and which are deferred (with the reason)."""
+    """Which sources to fetch now, and which are deferred (with the reason).
+
+    A source waits for its own server's Retry-After and for its host's (``hosts``: a 429/503 from any
+    source on that host name holds back every source on it).
+    """
+    hosts = hosts or {}
     if names:
         unknown = [n for n in names if n not in states]
         if unknown:
@@ -74,7 +82,15 @@ def select_sources(
             continue  # a disabled source is fetched only when asked for by name
         if row.retry_after_until and row.retry_after_until > now:
             when = row.retry_after_until.isoformat(timespec="seconds")
-            deferred.append(SourceReport(src.name, "deferred", f"server asked to wait until {when}"))
+            deferred.append(
+                SourceReport(src.name, "deferred", f"server asked to wait until {when}", until=row.retry_after_until)
+            )
+            continue
+        host = hosts.get(host_of(row.current_url or row.url))
+        if host is not None and host.retry_after_until > now:
+            when = host.retry_after_until.isoformat(timespec="seconds")
+            detail = f"host {host.name} asked to wait until {when}: {host.reason}"
+            deferred.append(SourceReport(src.name, "deferred", detail, until=host.retry_after_until))
             continue
         if due_only and row.next_due_at and row.next_due_at > now:
             continue
@@ -96,8 +112,13 @@ def refresh(
     store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
     states = store.sources()
     now = datetime.now(UTC)
-    chosen, deferred = select_sources(config, states, names, now, due_only=due_only)
+    hosts = store.host_backoffs(now)
+    chosen, deferred = select_sources(config, states, names, now, due_only=due_only, hosts=hosts)
     report = RefreshReport(sources=list(deferred))
+    for d in deferred:
+        row = states[d.name]
+        if d.until is not None and (row.next_due_at is None or row.next_due_at < d.until):
+            store.update_source(d.name, next_due_at=d.until, due_reason=d.detail)
     owner = new_lease_owner()
     if chosen:
         # The daemon and a manual refresh may share the store: each source is fetched by one at a time.
@@ -112,23 +133,26 @@ def refresh(
         return report  # a scheduler tick with nothing due: no work, no publish
     if on_start:
         on_start(len(chosen))
-    requests = [
-        FetchRequest(
-            name,
-            states[name].current_url or states[name].url,
-            etag=states[name].etag,
-            last_modified=states[name].last_modified,
-        )
-        for name in chosen
-    ]
+    requests = []
+    for name in chosen:
+        row = states[name]
+        # Articles waiting for their page (its host was in backoff) are retried when the feed is read:
+        # so ask for the feed itself, not a 304.
+        conditional = not (config.source(name).full_text and store.has_deferred_pages(name))
+        requests.append(FetchRequest(
+            name, row.current_url or row.url,
+            etag=row.etag if conditional else "", last_modified=row.last_modified if conditional else "",
+        ))
+    backoffs = [HostBackoff(h.name, h.retry_after_until, h.reason) for h in hosts.values()]
     try:
-        with Fetcher(config.fetch) as fetcher:
+        with Fetcher(config.fetch, backoffs) as fetcher:
             for result in fetcher.fetch_iter(requests):
                 if stop is not None and stop.is_set():
                     break  # abandon the rest; what is stored so far is consistent
                 if observe is not None:
                     observe("fetch", result.outcome, result.elapsed)
-                src_report = _handle_safely(config, store, states[result.source], result)
+                _save_host_backoffs(store, fetcher)  # at once: a concurrent refresh must see it too
+                src_report = _handle_safely(config, store, states[result.source], result, fetcher)
                 report.sources.append(src_report)
                 if progress:
                     progress(src_report)
@@ -154,14 +178,16 @@ def lease_seconds(config: Config) -> float:
     return 2 * config.fetch.timeout + 600
 
 
-def _handle_safely(config: Config, store: Store, row: SourceRow, result: FetchResult) -> SourceReport:
+def _handle_safely(
+    config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher
+) -> SourceReport:
     """``_handle``, with a last line of defence: one source's unforeseen failure is that source's error.
 
     Every failure found so far was fixed where it arose (bench/corpus.py counts any that reach
     here as crashes); this keeps a new one from stopping the other sources and the publish.
     """
     try:
-        return _handle(config, store, row, result)
+        return _handle(config, store, row, result, fetcher)
     except StoreError:
         raise  # the store itself is unusable: nothing else will work either
     except Exception as exc:
@@ -174,14 +200,28 @@ def _handle_safely(config: Config, store: Store, row: SourceRow, result: FetchRe
         return SourceReport(row.name, "failed", message)
 
 
-def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -> SourceReport:
+def _save_host_backoffs(store: Store, fetcher: Fetcher) -> None:
+    for b in list(fetcher.new_backoffs.values()):
+        store.set_host_backoff(b.host, b.until, b.reason)
+    fetcher.new_backoffs.clear()
+
+
+def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher) -> SourceReport:
     """Parse and store one fetched source, then record its state and next due time."""
     src = config.source(row.name)
     now = datetime.now(UTC)
+    if result.outcome == "deferred":
+        # Not fetched: another source on its host got a 429/503 in this refresh. Not an error of its own.
+        store.update_source(row.name, next_due_at=result.retry_after, due_reason=result.error)
+        return SourceReport(row.name, "deferred", result.error, until=result.retry_after)
     interval = config.interval(src)
+    limits = {
+        "max_server_wait": config.fetch.max_server_wait, "max_backoff": config.fetch.max_backoff,
+        "jitter": config.fetch.jitter,
+    }
     state: dict[str, object] = {"last_fetch_at": now, "last_http_status": result.http_status}
     report = SourceReport(row.name, "unchanged")
-    ttl = None
+    hints = dict(row.feed_hints or {})  # a 304 repeats no <ttl> or <skipHours>: the last document's stand
     error = result.error
     if result.outcome == "ok":
         try:
@@ -189,10 +229,15 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
         except ParseError as exc:
             error = str(exc)
         else:
-            ttl = parsed.ttl_minutes
+            hints = {"ttl": parsed.ttl_minutes, "skip_hours": list(parsed.skip_hours),
+                     "skip_days": list(parsed.skip_days)}
+            state["feed_hints"] = hints
+            entries, full_texts = parsed.entries, None
+            if src.full_text:
+                entries, full_texts = _full_text(store, fetcher, row.name, entries, src.full_text_publish)
             stats = store.ingest(
-                row.name, parsed.entries, now, config.merge.window, config.merge.level, _embedder(config),
-                related_window=config.related.window if config.related.limit else 0.0,
+                row.name, entries, now, config.merge.window, config.merge.level, _embedder(config),
+                related_window=config.related.window if config.related.limit else 0.0, full_texts=full_texts,
             )
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,
@@ -204,10 +249,13 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
         state.update(last_outcome="error", last_error=error, consecutive_errors=errors)
         if result.gone:
             state.update(disabled=True, disabled_reason=error)
-        if result.retry_after:
-            state["retry_after_until"] = result.retry_after
+        retry_after = result.retry_after
+        if retry_after:
+            # Capped: a Retry-After ten years ahead must not silence a source for good.
+            retry_after = min(retry_after, now + timedelta(seconds=config.fetch.max_server_wait))
+            state["retry_after_until"] = retry_after
         due = schedule.next_due(
-            row.name, now, interval, ok=False, consecutive_errors=errors, retry_after=result.retry_after
+            row.name, now, interval, ok=False, consecutive_errors=errors, retry_after=retry_after, **limits
         )
         report = SourceReport(row.name, "failed", error)
         log.warning("source %s failed: %s", row.name, error)
@@ -217,12 +265,29 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult) -
             retry_after_until=None, etag=result.etag, last_modified=result.last_modified,
         )
         due = schedule.next_due(
-            row.name, now, interval, ok=True, cache_headers=result.cache_headers, ttl_minutes=ttl
+            row.name, now, interval, ok=True, cache_headers=result.cache_headers, ttl_minutes=hints.get("ttl"),
+            retry_after=result.retry_after, skip_hours=hints.get("skip_hours") or (),
+            skip_days=hints.get("skip_days") or (), **limits,
         )
         state.update(_redirect_state(row, result))
     state.update(next_due_at=due.at, due_reason=due.reason)
     store.update_source(row.name, **state)
     return report
+
+
+def _full_text(store: Store, fetcher: Fetcher, source: str, entries, publish: bool):
+    """The entries with their article pages' text (fetched once per new article), and what was fetched."""
+    from syndicator import fulltext
+
+    stored = store.full_text_state(source, [e.guid for e in entries])
+    enriched = fulltext.enrich(fetcher, entries, stored, publish=publish)
+    if enriched.fetched:
+        log.info(
+            "source %s: full text of %d page(s): %d ok, %d failed (summary kept), %d deferred",
+            source, len(enriched.fetched), enriched.ok, enriched.failed, enriched.deferred,
+        )
+    _save_host_backoffs(store, fetcher)
+    return enriched.entries, enriched.fetched
 
 
 def _embedder(config: Config):

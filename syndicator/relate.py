@@ -48,10 +48,16 @@ MIN_COSINE = 0.12  # weighted cosine of the profiles, at least
 MIN_SHARED = 3  # informative words (idf >= MIN_SHARED_IDF) in common, at least
 MIN_SHARED_IDF = 4.0
 # Headlines only (UCI headlines; dev half): few words, so a higher bar.
-MIN_TITLE_COSINE = 0.40
-MIN_TITLE_SHARED = 2
-MIN_TITLE_SHARED_INFO = 11.0  # idf mass of the shared headline words
+MIN_TITLE_COSINE = 0.25
+MIN_TITLE_SHARED = 2  # never one shared word, however rare: "Trump" alone is no subject
+MIN_TITLE_SHARED_IDF = 3.0
+MIN_TITLE_SHARED_INFO = 6.0  # idf mass of the shared headline words
 EVENT_BONUS = 1.0  # same event (the merge stage's event rule) ranks above same subject
+# Ranking only: a link's score is divided by (1 + hours apart / RECENCY_HOURS). On the UCI
+# headlines most false links were yesterday's story on the same subject, 20-30 hours apart
+# ("US stocks dip on weak China data" / "US stocks slip after discouraging figures..."):
+# precision@3 0.922 -> 0.950 at 6 hours, with no change on ECB+.
+RECENCY_HOURS = 6.0
 
 SHOWN_WORDS = 4  # shared words named in a link's reason
 
@@ -109,7 +115,7 @@ def relate(a: Fingerprint, b: Fingerprint) -> Link | None:
     else:
         ta = {t for t in a.title if _word(t)}
         tb = {t for t in b.title if _word(t)}
-        title_shared = [t for t in ta & tb if idf(t) >= MIN_SHARED_IDF]
+        title_shared = [t for t in ta & tb if idf(t) >= MIN_TITLE_SHARED_IDF]
         if (
             _cosine(_title_profile(ta), _title_profile(tb)) < MIN_TITLE_COSINE
             or len(title_shared) < MIN_TITLE_SHARED
@@ -118,7 +124,10 @@ def relate(a: Fingerprint, b: Fingerprint) -> Link | None:
             return None
     event = similarity.compare(a, b, "event") is not None
     score = cosine + (EVENT_BONUS if event else 0.0)
-    return Link(score, "same event" if event else "same subject", tuple(shared[:SHOWN_WORDS]))
+    hours = similarity.hours_apart(a, b)
+    if hours is not None:
+        score /= 1.0 + hours / RECENCY_HOURS
+    return Link(round(score, 6), "same event" if event else "same subject", tuple(shared[:SHOWN_WORDS]))
 
 
 def _title_profile(words: set[str]) -> dict[str, float]:
@@ -126,9 +135,10 @@ def _title_profile(words: set[str]) -> dict[str, float]:
 
 
 def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
-    dot = sum(w * b[k] for k, w in a.items() if k in b)
-    na = math.sqrt(sum(w * w for w in a.values()))
-    nb = math.sqrt(sum(w * w for w in b.values()))
+    # summed in a fixed order, so that relate(a, b) == relate(b, a) to the last bit
+    dot = sum(a[k] * b[k] for k in sorted(a.keys() & b.keys()))
+    na = math.sqrt(sum(w * w for _, w in sorted(a.items())))
+    nb = math.sqrt(sum(w * w for _, w in sorted(b.items())))
     return dot / (na * nb) if na and nb else 0.0
 
 

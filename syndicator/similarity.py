@@ -612,7 +612,8 @@ def _vector(fp: Fingerprint) -> dict[str, float]:
     return {t: (1.0 + math.log(c)) * idf(t) for t, c in counts.items()}
 
 
-def _hours_apart(a: Fingerprint, b: Fingerprint) -> float | None:
+def hours_apart(a: Fingerprint, b: Fingerprint) -> float | None:
+    """Hours between the two publication times; None when either is unknown."""
     if not a.published or not b.published:
         return None
     try:
@@ -651,7 +652,7 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
     if a.url and a.url == b.url and _url_is_specific(a.url):
         return Match(1.0, "url", {"url": a.url})
 
-    hours = _hours_apart(a, b)
+    hours = hours_apart(a, b)
     ta, tb = _content(a.title), _content(b.title)
     title_sim, title_shared = _weighted_jaccard(ta, tb)
     cls_a, cls_b = _body_class(a), _body_class(b)

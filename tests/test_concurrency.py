@@ -44,7 +44,7 @@ def test_daemon_and_manual_refreshes_share_one_store(feed_server, tmp_path: Path
         feed_server.resources[f"/d{s}.xml"] = Resource(_feed(s, 0), delay=0.4)
     cfg = write_config(
         tmp_path, {f"d{s}": feed_server.url(f"/d{s}.xml") for s in range(SOURCES)},
-        extra='[scheduler]\ntick = "1s"\n[merge]\nsemantic = false\n',
+        extra='[scheduler]\ntick = "1s"\n[fetch]\nmin_interval = "1s"\n[merge]\nsemantic = false\n',
     )
     text = cfg.read_text()
     for s in range(SOURCES):

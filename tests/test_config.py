@@ -29,6 +29,11 @@ GOOD_SOURCE = '[[sources]]\nname = "wire"\nurl = "https://example.org/feed.xml"\
         (GOOD_SOURCE + 'interval = "-5m"\n', "[[sources]][0].interval", "not a duration"),
         (GOOD_SOURCE + "enabled = 'yes'\n", "[[sources]][0].enabled", "not true or false"),
         (GOOD_SOURCE + "colour = 'red'\n", "[[sources]][0].colour", "unknown key"),
+        (GOOD_SOURCE + "full_text = 'yes'\n", "[[sources]][0].full_text", "not true or false"),
+        (GOOD_SOURCE + "full_text_publish = true\n", "[[sources]][0].full_text_publish", "needs full_text = true"),
+        ("[fetch]\nmin_interval = 0\n", "[fetch].min_interval", "longer than zero"),
+        ("[fetch]\nmax_backoff = 'soon'\n", "[fetch].max_backoff", "not a duration"),
+        ("[fetch]\njitter = 1.5\n", "[fetch].jitter", "not a fraction"),
         ('[[sources]]\nname = "x"\nurl = "gopher://x/"\n', "[[sources]][0].url", "only http, https, file"),
         (GOOD_SOURCE + '[[feeds]]\nname = "all"\nsources = ["nope"]\n', "[[feeds]][0].sources", "'nope'"),
         (GOOD_SOURCE + '[[feeds]]\nname = "all"\nlimit = 0\n', "[[feeds]][0].limit", "above zero"),
@@ -125,8 +130,10 @@ def test_shipped_configurations_load_and_example_lists_every_setting():
         for name in default.__dataclass_fields__:
             assert name in raw[section], f"[{section}] {name} missing from the example configuration"
             assert getattr(getattr(example, section), name) == getattr(default, name), (section, name)
-    for key in ("name", "url", "title", "interval", "enabled"):
-        assert key in raw["sources"][0]
+    for name, field in c.SourceConfig.__dataclass_fields__.items():
+        assert name in raw["sources"][0], f"[[sources]] {name} missing from the example configuration"
+        if isinstance(field.default, bool):  # the flags show their defaults; name, url, title are examples
+            assert getattr(example.sources[0], name) == field.default, ("sources", name)
     for key in ("name", "title", "description", "sources", "limit", "include", "exclude", "categories"):
         assert key in raw["feeds"][0]
     assert "max_age" in example_path.read_text()

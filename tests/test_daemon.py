@@ -32,7 +32,7 @@ def test_run_refreshes_due_sources_serves_and_stops_cleanly(feed_server, tmp_pat
     cfg = write_config(
         tmp_path,
         {"often": feed_server.url("/d.xml"), "hourly": feed_server.url("/slow.xml")},
-        extra='[scheduler]\ntick = "1s"\n',
+        extra='[scheduler]\ntick = "1s"\n[fetch]\nmin_interval = "1s"\n',
     )
     text = cfg.read_text().replace(
         f'url = "{feed_server.url("/d.xml")}"', f'url = "{feed_server.url("/d.xml")}"\ninterval = "2s"'

@@ -173,7 +173,7 @@ def test_daemon_serves_health_and_metrics(feed_server, tmp_path):
     cfg = write_config(
         tmp_path,
         {"a": feed_server.url("/a.xml"), "b": feed_server.url("/b.xml"), "broken": feed_server.url("/broken.xml")},
-        extra='[scheduler]\ntick = "1s"\n',
+        extra='[scheduler]\ntick = "1s"\n[fetch]\nmin_interval = "1s"\n',
     )
     cfg.write_text(cfg.read_text().replace(f'url = "{feed_server.url("/a.xml")}"',
                                            f'url = "{feed_server.url("/a.xml")}"\ninterval = "2s"'))

@@ -10,6 +10,7 @@ from syndicator.errors import ParseError
 from syndicator.model import Enclosure, ParsedFeed
 from syndicator.parse import entities
 from syndicator.parse.common import make_entry, struct_to_datetime
+from syndicator.schedule import skip_hints
 
 entities.install()
 
@@ -39,12 +40,15 @@ def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     base = feed.get("link") or url
     language = (feed.get("language") or "").strip()
     entries = tuple(_entry(e, url or base, language) for e in parsed.get("entries", []))
+    skip_hours, skip_days = skip_hints(body) if str(parsed.get("version", "")).startswith("rss") else ((), ())
     return ParsedFeed(
         title=_text(feed.get("title")),
         link=feed.get("link", ""),
         language=language,
         entries=entries,
         ttl_minutes=_int(feed.get("ttl")),
+        skip_hours=skip_hours,
+        skip_days=skip_days,
         warning=warning,
         kind=parsed.get("version", ""),
     )
@@ -88,8 +92,17 @@ def _entry(e: Any, base: str, language: str):
         categories=[t.get("term") or t.get("label") or "" for t in e.get("tags", []) or []],
         enclosures=enclosures,
         image=image,
-        language=language,
+        language=_entry_language(e) or language,
     )
+
+
+def _entry_language(e: Any) -> str:
+    """An Atom entry's own xml:lang (feedparser puts it on the title and content details)."""
+    for detail in (e.get("title_detail"), *(e.get("content") or ())):
+        lang = (detail or {}).get("language") if isinstance(detail, dict) else None
+        if lang and isinstance(lang, str) and len(lang) <= 35:
+            return lang.strip()
+    return ""
 
 
 def _text(value: Any) -> str:

@@ -79,10 +79,23 @@ class SyndicatorExtension(_Links, BaseExtension):
         return feed
 
 
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
 class SyndicatorEntryExtension(_Links, BaseEntryExtension):
-    """Entry-level links (e.g. ``rel="related"``); none are written unless added."""
+    """Entry-level links (e.g. ``rel="related"``) and the entry's ``xml:lang`` in Atom
+    (feedgen sets it only on the feed); nothing is written unless set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lang = ""
+
+    def lang(self, tag: str) -> None:
+        self._lang = tag
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
+        if self._lang:
+            entry.set(_XML_LANG, self._lang)
         self._write(entry, _LINK_IN_ATOM)
         return entry
 

@@ -36,6 +36,8 @@ def render_xml(
     fg = FeedGenerator()
     if fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)
+    if any(_image(i) for i in items):
+        fg.load_extension("media", atom=True, rss=True)
     ext = feedext.register(fg)  # before the entries: feedgen gives each entry its part on add_entry
     if hub_url:
         ext.hub(hub_url)
@@ -69,11 +71,16 @@ def _entry(fg: FeedGenerator, item: Item, fmt: str) -> None:
         fe.link(href=item.link, rel="alternate")
     fe.published(item.published)
     fe.updated(item.updated)
+    ext = getattr(fe, feedext.NAMESPACE)
     if fmt == "rss":
         fe.description(item.body_html or item.title)
         if item.author:
             fe.dc.dc_creator(item.author)
+        if item.language:
+            fe.dc.dc_language(item.language)  # RSS 2.0 has <language> only on the channel
     else:
+        if item.language:
+            ext.lang(item.language)
         fe.content(item.body_html or item.title, type="html")
         if item.summary_html:
             fe.summary(item.summary_html, type="html")
@@ -83,9 +90,20 @@ def _entry(fg: FeedGenerator, item: Item, fmt: str) -> None:
         # feedgen drops rel and title from entry links (its issue #135) and has no atom:link in RSS items:
         # our extension writes both (Atom <link rel="related">, RSS <atom:link rel="related">).
         if rel.url:
-            getattr(fe, feedext.NAMESPACE).link(rel="related", href=rel.url, title=rel.title)
+            ext.link(rel="related", href=rel.url, title=rel.title)
     for term in item.categories:
         fe.category(term=term)
+    if _image(item):
+        fe.media.thumbnail({"url": item.image}, group=None)  # Media RSS, read by most readers in RSS and Atom
     for enc in item.enclosures[:1] if fmt == "rss" else item.enclosures:
-        # RSS allows one enclosure per item; Atom any number of links.
-        fe.enclosure(enc["url"], str(enc.get("length") or 0), enc.get("type") or "application/octet-stream")
+        # RSS allows one enclosure per item; Atom any number of links. feedgen would write an Atom
+        # enclosure as a bare <link href> (it drops rel, its issue #135): a second "alternate" link.
+        length, media = str(enc.get("length") or 0), enc.get("type") or "application/octet-stream"
+        if fmt == "rss":
+            fe.enclosure(enc["url"], length, media)
+        else:
+            ext.link(rel="enclosure", href=enc["url"], type=media, length=length)
+
+
+def _image(item: Item) -> bool:
+    return item.image.startswith(("http://", "https://"))

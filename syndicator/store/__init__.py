@@ -12,17 +12,18 @@ import socket
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from syndicator import testhooks
 from syndicator.store import db
-from syndicator.store.ingest import Embedder, IngestStats, ingest_entries
+from syndicator.store.ingest import Embedder, FullTexts, IngestStats, article_id, ingest_entries
 from syndicator.store.schema import (
     ArticleRow,
     FeedStateRow,
+    HostRow,
     SourceRow,
     StoryAliasRow,
     StoryRow,
@@ -31,6 +32,7 @@ from syndicator.store.schema import (
 __all__ = [
     "ArticleRow",
     "FeedStateRow",
+    "HostRow",
     "IngestStats",
     "SourceRow",
     "Store",
@@ -138,7 +140,47 @@ class Store:
             for key, value in values.items():
                 setattr(row, key, value)
 
+    # -- hosts in backoff (429/503) -------------------------------------
+
+    def host_backoffs(self, now: datetime) -> dict[str, HostRow]:
+        """Hosts still in backoff at ``now`` (read only: the daemon asks on every tick)."""
+        with self.session() as s:
+            return {r.name: r for r in s.scalars(select(HostRow).where(HostRow.retry_after_until > now))}
+
+    def set_host_backoff(self, host: str, until: datetime, reason: str) -> None:
+        with self.session() as s:
+            now = datetime.now(UTC)  # expired backoffs are dropped here, where we write anyway
+            s.execute(delete(HostRow).where(HostRow.retry_after_until <= now, HostRow.name != host))
+            row = s.get(HostRow, host)
+            if row is None:
+                s.add(HostRow(name=host, retry_after_until=until, reason=reason))
+            elif row.retry_after_until < until:
+                row.retry_after_until, row.reason = until, reason
+
     # -- articles and stories ---------------------------------------------
+
+    def has_deferred_pages(self, source: str) -> bool:
+        """Whether some of the source's articles wait for their page (its host was in backoff)."""
+        with self.session() as s:
+            stmt = (
+                select(ArticleRow.id).join(SourceRow, SourceRow.id == ArticleRow.source_id)
+                .where(SourceRow.name == source, ArticleRow.full_text_status == "deferred").limit(1)
+            )
+            return s.scalar(stmt) is not None
+
+    def full_text_state(self, source: str, guids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        """For each of the source's stored articles among ``guids``: (status, text, html) of its page."""
+        ids = {article_id(source, g): g for g in guids}
+        found: dict[str, tuple[str, str, str]] = {}
+        keys = sorted(ids)
+        with self.session() as s:
+            for start in range(0, len(keys), 500):  # stay under every database's parameter limit
+                stmt = select(
+                    ArticleRow.id, ArticleRow.full_text_status, ArticleRow.full_text, ArticleRow.full_text_html
+                ).where(ArticleRow.id.in_(keys[start : start + 500]))
+                for aid, status, text, html in s.execute(stmt):
+                    found[ids[aid]] = (status or "", text or "", html or "")
+        return found
 
     def ingest(
         self,
@@ -149,12 +191,15 @@ class Store:
         level: str = "article",
         embed: Embedder | None = None,
         related_window: float = 0.0,
+        full_texts: FullTexts | None = None,
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story and
         linking it to related stories published within ``related_window`` seconds."""
         with self.session() as s:
             row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
-            stats = ingest_entries(s, row, list(entries), now, window_seconds, level, embed, related_window)
+            stats = ingest_entries(
+                s, row, list(entries), now, window_seconds, level, embed, related_window, full_texts
+            )
             s.flush()
             testhooks.pause("ingest-commit")  # written, not yet committed: tests/test_crash.py kills here
             return stats

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -57,20 +57,25 @@ def content_hash(e: Entry) -> str:
 
 
 Embedder = Callable[[list[str]], list[bytes]]
+# guid -> (status, text, html) of the article pages fetched in this refresh (sources with full_text = true).
+FullTexts = Mapping[str, tuple[str, str, str]]
 
 
 def ingest_entries(
     s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float,
     level: str = "article", embed: Embedder | None = None, related_window: float = 0.0,
+    full_texts: FullTexts | None = None,
 ) -> IngestStats:
     stats = IngestStats()
+    full_texts = full_texts or {}
     existing = _existing_articles(s, source.id, [e.guid for e in entries])
     window = timedelta(seconds=window_seconds)
     digests = [content_hash(e) for e in entries]
     # New or changed entries, fingerprinted once: the fingerprints serve both the
     # feed document's stock-excerpt check and the merge decisions.
+    # An article whose page was just fetched (a retry after its host's backoff) is refingerprinted too.
     todo = [e for e, d in zip(entries, digests, strict=True)
-            if e.guid not in existing or existing[e.guid].content_hash != d]
+            if e.guid not in existing or existing[e.guid].content_hash != d or e.guid in full_texts]
     vectors: dict[str, bytes] = {}
     if embed is not None and todo:
         # One batch per source: the model is far faster on many headlines at once.
@@ -95,6 +100,7 @@ def ingest_entries(
         row = existing.get(entry.guid)
         if row is not None:
             _fill(row, entry, fp)
+            _fill_full_text(row, full_texts.get(entry.guid))
             _index(s, row, fp)
             row.content_hash = digest
             stats.updated_articles += 1
@@ -105,6 +111,7 @@ def ingest_entries(
             fetched_at=now, content_hash=digest, merge_reason={}, published=published[entry.guid],
         )
         _fill(row, entry, fp)
+        _fill_full_text(row, full_texts.get(entry.guid))
         _place(s, row, fp, now, window, level, stats, stock)
         s.add(row)
         s.flush()
@@ -146,6 +153,11 @@ def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
     row.updated = e.updated
     row.fingerprint = similarity.fingerprint_to_dict(fp)
     row.body_hash = fp.body_hash or None
+
+
+def _fill_full_text(row: ArticleRow, found: tuple[str, str, str] | None) -> None:
+    if found is not None:
+        row.full_text_status, row.full_text, row.full_text_html = found
 
 
 def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:

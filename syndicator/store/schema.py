@@ -74,10 +74,23 @@ class SourceRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str] = mapped_column(Text, default="")
     entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # The last document's own schedule hints ({"ttl": minutes, "skip_hours": [...], "skip_days": [...]}),
+    # kept because a 304 answer repeats none of them.
+    feed_hints: Mapped[dict | None] = mapped_column(JSON)
+
     # Which process is fetching this source ("host:pid:start"), until when: the daemon and a manual
     # refresh sharing the store never fetch one source at the same time (see Store.claim_sources).
     lease_owner: Mapped[str] = mapped_column(String(128), default="", server_default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+class HostRow(Base):
+    """A host that answered 429/503: every source on it waits until ``retry_after_until``."""
+
+    __tablename__ = "hosts"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    retry_after_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class StoryRow(Base):
@@ -126,6 +139,11 @@ class ArticleRow(Base):
     merge_reason: Mapped[dict] = mapped_column(JSON, default=dict)
     # syndicator.similarity's fingerprint, what merge decisions compare.
     fingerprint: Mapped[dict | None] = mapped_column(JSON)
+    # Full text of the article's page (sources with full_text = true): plain text, sanitised HTML, and
+    # "ok", "failed" or "deferred" (host in backoff: tried again) — fetched once per article.
+    full_text: Mapped[str] = mapped_column(Text, default="")
+    full_text_html: Mapped[str] = mapped_column(Text, default="")
+    full_text_status: Mapped[str] = mapped_column(String(16), default="")
 
 
 class ArticleKeyRow(Base):
