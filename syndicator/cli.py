@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -60,7 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     sos.add_parser("list", help="each source's last fetch, status, next due time, errors")
     imp = sos.add_parser("import-opml", help="add an OPML file's feeds to the configuration")
     imp.add_argument("file", type=Path)
+    imp.add_argument("--allow-private", action="store_true",
+                     help="also accept loopback, private and link-local addresses (you trust this file)")
     sos.add_parser("export-opml", help="print the sources as OPML")
+    for action, text in (("pause", "stop fetching a source (its stories stay in the feeds)"),
+                         ("resume", "fetch a paused source again"),
+                         ("reset", "forget a source's errors, backoff and disabled state; due at once")):
+        sos.add_parser(action, help=text).add_argument("name")
+
+    sub.add_parser("check", help="validate the configuration and the store; print what would be done")
+
+    dbp = sub.add_parser("db", help="the store: schema upgrades, backups, retention")
+    dbs = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    dbs.add_parser("upgrade", help="run pending schema migrations (an SQLite file is backed up first)")
+    dbs.add_parser("current", help="print the store's schema revision and this version's")
+    bk = dbs.add_parser("backup", help="a consistent copy of an SQLite store, safe while the daemon runs")
+    bk.add_argument("file", type=Path)
+    dbs.add_parser("prune", help="apply [storage] keep_days now (also done after every refresh)")
     return p
 
 
@@ -76,21 +91,29 @@ def _non_negative(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "run":
-        logging.getLogger("syndicator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    from syndicator import logs
+
+    # Until the configuration is read, its [log] settings are unknown: its errors are printed, not logged.
+    logs.setup(logs.effective_level("warning", verbose=args.verbose, quiet=args.quiet))
+    redact = str
     try:
         config = load_config(args.config)
+        redact = config.redact
+        daemon = args.command == "run"
+        level = logs.effective_level(config.log.level, verbose=args.verbose, quiet=args.quiet, daemon=daemon)
+        logs.setup(level, config.log.format, config.secrets)
         return COMMANDS[args.command](config, args)
     except (ConfigError, UsageError) as exc:
-        print(f"syndicator: error: {exc}", file=sys.stderr)
+        if args.command == "check":
+            print(f"syndicator check: configuration is wrong:\n  {redact(str(exc))}", file=sys.stderr)
+        else:
+            print(f"syndicator: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except StoreError as exc:
-        print(f"syndicator: store error: {exc}", file=sys.stderr)
+        print(f"syndicator: store error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SyndicatorError as exc:
-        print(f"syndicator: {exc}", file=sys.stderr)
+        print(f"syndicator: {redact(str(exc))}", file=sys.stderr)
         return EXIT_SOURCE_FAILED
     except KeyboardInterrupt:
         return 130
@@ -99,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _store(config: Config):
     from syndicator.store import Store
 
-    return Store(config.database_url())
+    store = Store(config.database_url(), backup=config.storage.backup_on_upgrade)
+    if store.backup_made:
+        print(f"syndicator: store upgraded; the previous file is kept as {store.backup_made}", file=sys.stderr)
+    return store
 
 
 def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
@@ -117,7 +143,7 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from syndicator.scheduler import run_daemon
 
-    run_daemon(config, args.host, args.port, access_log=args.verbose)
+    run_daemon(config, args.host, args.port, access_log=args.verbose, quiet=args.quiet)
     return EXIT_OK
 
 
@@ -187,13 +213,15 @@ def cmd_sources(config: Config, args: argparse.Namespace) -> int:
     if args.sources_command == "import-opml":
         from syndicator.opml import import_opml
 
-        result = import_opml(config, args.file)
+        result = import_opml(config, args.file, allow_private=args.allow_private)
         for name in result.added:
             print(f"added {name}")
         for reason in result.skipped:
             print(f"skipped {reason}", file=sys.stderr)
         print(f"{len(result.added)} source(s) added to {config.path}")
         return EXIT_OK
+    if args.sources_command in ("pause", "resume", "reset"):
+        return _source_state(config, args.sources_command, args.name)
     from syndicator.ui import print_sources
 
     with _store(config) as store:
@@ -202,7 +230,90 @@ def cmd_sources(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _source_state(config: Config, action: str, name: str) -> int:
+    if name not in {s.name for s in config.sources}:
+        raise UsageError(f"no source named {name!r} in {config.path}")
+    with _store(config) as store:
+        store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
+        if action == "reset":
+            host = store.reset_source(name)
+            print(f"{name}: errors, backoff and disabled state cleared; due now")
+            if host:
+                print(f"{name}: the backoff of its host {host} (429/503) is lifted too, for every source on it")
+        else:
+            store.set_paused(name, action == "pause")
+            print(f"{name}: {'paused (its stories stay in the feeds)' if action == 'pause' else 'resumed'}")
+    return EXIT_OK
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    from syndicator.admin import check
+
+    report = check(config)
+    for line in report.lines:
+        print(line)
+    if report.problems:
+        print("syndicator check: problems found:", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {config.redact(problem)}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_db(config: Config, args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from syndicator.store import db
+
+    url = config.database_url()
+    shown = make_url(url).render_as_string(hide_password=True)
+    if args.db_command == "upgrade":
+        before, after, made = db.upgrade(url, backup=config.storage.backup_on_upgrade)
+        if before == after:
+            print(f"store {shown}: schema {after}, already up to date")
+        else:
+            print(f"store {shown}: schema {before or '(new)'} -> {after}")
+        if made:
+            print(f"backup of the previous file: {made}")
+        return EXIT_OK
+    if args.db_command == "current":
+        engine = db.create_store_engine(url)
+        try:
+            current = db.current_revision_fast(engine) if db.has_schema(engine) else None
+        finally:
+            engine.dispose()
+        state = "up to date" if current == db.SCHEMA_HEAD else f"this version's is {db.SCHEMA_HEAD}"
+        print(f"{current or '(empty)'} ({state})")
+        return EXIT_OK
+    if args.db_command == "backup":
+        if db.sqlite_path(url) is None:
+            print(
+                f"syndicator: {shown} is not SQLite; use PostgreSQL's own consistent dump, e.g.\n"
+                f"  pg_dump --format=custom --file={args.file} '{shown}'",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if not Path(db.sqlite_path(url)).exists():
+            raise UsageError(f"no store at {db.sqlite_path(url)} yet: nothing to back up")
+        engine = db.create_store_engine(url)  # as it is: a backup never upgrades the store first
+        try:
+            db.backup_sqlite(engine, args.file)
+        finally:
+            engine.dispose()
+        print(f"store copied to {args.file}")
+        return EXIT_OK
+    from syndicator.store.retention import prune
+
+    with _store(config) as store:
+        result = prune(store, config, datetime.now(UTC))
+    print(f"pruned {result.articles} article(s) and {result.stories} story(ies) older than "
+          f"{config.storage.keep_days} day(s)")
+    return EXIT_OK
+
+
 COMMANDS = {
+    "check": cmd_check,
+    "db": cmd_db,
     "refresh": cmd_refresh,
     "run": cmd_run,
     "serve": cmd_serve,

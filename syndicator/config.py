@@ -28,6 +28,14 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 @dataclass(frozen=True)
 class StorageConfig:
     url: str = "sqlite:///syndicator.db"
+    keep_days: int = 90  # articles and stories older than this, that no published feed holds, are pruned
+    backup_on_upgrade: bool = True  # copy an SQLite file aside before a schema upgrade
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "warning"  # "debug", "info", "warning", "error"; --verbose / --quiet override it
+    format: str = "text"  # "text" or "json" (one JSON object per line)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class OutputConfig:
     max_age: int = 300  # seconds, the Cache-Control max-age of served feeds
     stale_after: float = 3 * 3600.0  # seconds since the last publish before /healthz reports 503
     websub_hub: str = ""  # a WebSub hub's URL: advertised in every feed and pinged when a feed changes
+    strip_tracking_pixels: bool = True  # drop known tracking images (1x1 beacons) from republished HTML
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,19 @@ class SourceConfig:
     title: str = ""
     interval: float | None = None  # seconds; None: [fetch] default_interval
     enabled: bool = True
+    # "opml": imported from outside, so only public http(s) addresses at every hop (see syndicator.addresses).
+    origin: str = "config"
+    allow_private: bool = False  # an imported source that may reach private addresses (import-opml --allow-private)
+    headers: tuple[tuple[str, str], ...] = ()  # extra request headers
+    username: str = ""  # HTTP basic auth
+    password: str = ""
+    proxy: str = ""
+    user_agent: str = ""  # empty: [fetch] user_agent
+
+    @property
+    def guarded(self) -> bool:
+        """Must every hop of this source's fetches go to a public address?"""
+        return self.origin == "opml" and not self.allow_private
     full_text: bool = False  # fetch each new article's page and extract its text (trafilatura) for merging
     full_text_publish: bool = False  # ... and publish that text as the item's content
 
@@ -98,6 +120,11 @@ class FeedConfig:
     exclude: tuple[str, ...] = ()  # ... drop a story matching any
     categories: tuple[str, ...] = ()  # keep a story with any of these categories
     max_age: float | None = None  # seconds: drop stories published longer ago
+    language: str = ""  # empty: the items' language when they all agree
+    icon: str = ""  # an image URL: RSS <image>, Atom <icon>, JSON Feed icon
+    author: str = ""  # empty: [output] title
+    archive: bool = False  # RFC 5005 archive pages of `limit` stories each, linked by rel="prev-archive"
+    archive_pages: int = 10  # at most this many archive pages
 
     def includes(self, source_name: str) -> bool:
         return "*" in self.sources or source_name in self.sources
@@ -112,8 +139,15 @@ class Config:
     merge: MergeConfig = field(default_factory=MergeConfig)
     related: RelatedConfig = field(default_factory=RelatedConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     sources: tuple[SourceConfig, ...] = ()
     feeds: tuple[FeedConfig, ...] = ()
+    # Values that came from ${NAME} in the file: never printed (see redact()).
+    secrets: tuple[str, ...] = ()
+
+    def redact(self, text: str) -> str:
+        """``text`` with every value taken from the environment replaced by "***"."""
+        return _redact(text, self.secrets)
 
     @property
     def base_dir(self) -> Path:
@@ -265,6 +299,36 @@ def _one_of(*choices: str) -> Callable[[Any], str]:
     return check
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _headers(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        raise ValueError("must be a table of header names and values, e.g. { X-Api-Key = \"${API_KEY}\" }")
+    out = []
+    for name, text in value.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not an HTTP header name")
+        if not isinstance(text, str) or "\n" in text or "\r" in text:
+            raise ValueError(f"{name}: the value must be a one-line string")
+        out.append((name, text))
+    return tuple(out)
+
+
+def _proxy_url(value: Any) -> str:
+    text = _str(value).strip()
+    if text and urlsplit(text).scheme not in ("http", "https", "socks5", "socks5h"):
+        raise ValueError("a proxy is an http://, https:// or socks5:// URL (or empty)")
+    return text
+
+
+def _language(value: Any) -> str:
+    text = _str(value).strip()
+    if text and not re.match(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", text):
+        raise ValueError(f"{value!r} is not a language tag such as \"en\" or \"pt-BR\"")
+    return text
+
+
 def _names_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise ValueError(f"{value!r} is not a non-empty list of source names (or [\"*\"])")
@@ -272,7 +336,10 @@ def _names_list(value: Any) -> tuple[str, ...]:
 
 
 _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
-    "storage": (StorageConfig, {"url": _nonempty}),
+    "storage": (
+        StorageConfig, {"url": _nonempty, "keep_days": _non_negative_int, "backup_on_upgrade": _bool}
+    ),
+    "log": (LogConfig, {"level": _one_of("debug", "info", "warning", "error"), "format": _one_of("text", "json")}),
     "output": (
         OutputConfig,
         {
@@ -282,6 +349,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "max_age": _non_negative_int,
             "stale_after": parse_duration,
             "websub_hub": _optional_http_url,
+            "strip_tracking_pixels": _bool,
         },
     ),
     "fetch": (
@@ -319,6 +387,13 @@ _SOURCE_KEYS: dict[str, Callable[[Any], Any]] = {
     "title": _str,
     "interval": parse_duration,
     "enabled": _bool,
+    "origin": _one_of("config", "opml"),
+    "allow_private": _bool,
+    "headers": lambda v: _headers(v),
+    "username": _str,
+    "password": _str,
+    "proxy": lambda v: _proxy_url(v),
+    "user_agent": _str,
     "full_text": _bool,
     "full_text_publish": _bool,
 }
@@ -332,6 +407,11 @@ _FEED_KEYS: dict[str, Callable[[Any], Any]] = {
     "exclude": _regex_list,
     "categories": _str_list,
     "max_age": parse_duration,
+    "language": lambda v: _language(v),
+    "icon": _optional_http_url,
+    "author": _str,
+    "archive": _bool,
+    "archive_pages": _positive_int,
 }
 
 
@@ -366,10 +446,47 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{ctx}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{ctx}: not valid TOML: {exc}") from None
-    return config_from_dict(raw, cfg_path)
+    secrets: list[str] = []
+    raw = _substitute(raw, ctx, "", secrets)
+    try:
+        return config_from_dict(raw, cfg_path, tuple(secrets))
+    except ConfigError as exc:  # a value that came from the environment is never printed, even when wrong
+        raise ConfigError(_redact(str(exc), secrets)) from None
 
 
-def config_from_dict(raw: Mapping[str, Any], cfg_path: Path) -> Config:
+_ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _substitute(value: Any, ctx: str, where: str, secrets: list[str]) -> Any:
+    """``${NAME}`` in any string becomes the environment variable NAME ("$$" is a literal "$")."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, ctx, f"{where}.{k}" if where else k, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, ctx, f"{where}[{i}]", secrets) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{ctx}: {where}: environment variable {name} is not set")
+        found = os.environ[name]
+        if found:
+            secrets.append(found)
+        return found
+
+    return _ENV_RE.sub(one, value)
+
+
+def _redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def config_from_dict(raw: Mapping[str, Any], cfg_path: Path, secrets: tuple[str, ...] = ()) -> Config:
     ctx = str(cfg_path)
     sections: dict[str, Any] = {}
     for key, value in raw.items():
@@ -391,7 +508,7 @@ def config_from_dict(raw: Mapping[str, Any], cfg_path: Path) -> Config:
                 raise ConfigError(f"{ctx}: [[feeds]][{i}].sources: no source named {name!r}")
     if not feeds:
         feeds = (FeedConfig(name="all", title="All stories"),)
-    return Config(path=cfg_path.resolve(), sources=sources, feeds=feeds, **sections)
+    return Config(path=cfg_path.resolve(), sources=sources, feeds=feeds, secrets=secrets, **sections)
 
 
 def _build_list(items: Any, cls: type, checks: Mapping[str, Callable], key: str, ctx: str) -> tuple:

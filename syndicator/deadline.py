@@ -85,9 +85,9 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def bounded_transport(limits: httpx.Limits) -> httpx.HTTPTransport:
-    """httpx's own transport, its sockets bounded by the current thread's deadline."""
-    t = httpx.HTTPTransport(limits=limits)
+def bounded_transport(limits: httpx.Limits, proxy: str | None = None) -> httpx.HTTPTransport:
+    """httpx's own transport (through ``proxy`` when given), its sockets bounded by the current thread's deadline."""
+    t = httpx.HTTPTransport(limits=limits, proxy=proxy or None)
     pool = t._pool
     pool._network_backend = _Backend(pool._network_backend)
     return t

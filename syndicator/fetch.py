@@ -9,6 +9,7 @@ modification time and size the same way.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import socket
 import ssl
 import threading
@@ -23,6 +24,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from syndicator import __version__
+from syndicator.addresses import Refused, public_addresses
 from syndicator.config import FetchConfig
 from syndicator.deadline import bounded_transport, request_deadline
 from syndicator.decode import DecodeError, accept_encoding, decoded
@@ -39,6 +41,12 @@ class FetchRequest:
     url: str
     etag: str = ""
     last_modified: str = ""
+    # A source from outside (imported OPML): every hop must be http(s) to a public address.
+    guard: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # extra request headers (an API key, say)
+    auth: tuple[str, str] | None = None  # HTTP basic auth (user, password)
+    proxy: str = ""  # an http(s) or socks proxy URL for this source
+    user_agent: str = ""  # empty: [fetch] user_agent
     page: bool = False  # an article's web page (full text), not a feed: asks for HTML
 
 
@@ -97,13 +105,15 @@ class Fetcher:
         limits = httpx.Limits(
             max_connections=config.concurrency, max_keepalive_connections=config.concurrency
         )
-        self._client = httpx.Client(
+        self._limits = limits
+        self._client_options = dict(
             timeout=timeout,
-            # Sockets bounded by each request's total deadline, headers included (deadline.py).
-            transport=bounded_transport(limits),
             follow_redirects=False,
             headers={"User-Agent": config.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
         )
+        # Sockets bounded by each request's total deadline, headers included (deadline.py).
+        self._client = httpx.Client(transport=bounded_transport(limits), **self._client_options)
+        self._proxied: dict[str, httpx.Client] = {}  # one client per proxy: httpx binds a proxy to a client
         self._host_locks: dict[str, threading.BoundedSemaphore] = {}
         self._overall = threading.BoundedSemaphore(config.concurrency)
         self._lock = threading.Lock()
@@ -128,6 +138,18 @@ class Fetcher:
 
     def close(self) -> None:
         self._client.close()
+        for client in self._proxied.values():
+            client.close()
+
+    def _client_for(self, proxy: str) -> httpx.Client:
+        if not proxy:
+            return self._client
+        with self._lock:
+            client = self._proxied.get(proxy)
+            if client is None:
+                transport = bounded_transport(self._limits, proxy=proxy)
+                client = self._proxied[proxy] = httpx.Client(transport=transport, **self._client_options)
+            return client
 
     def __enter__(self) -> Fetcher:
         return self
@@ -224,14 +246,32 @@ class Fetcher:
     def _fetch_http(self, req: FetchRequest, start: float) -> FetchResult:
         deadline = start + self.config.timeout
         headers = {"Accept": _ACCEPT_PAGE if req.page else _ACCEPT}
+        if req.user_agent:
+            headers["User-Agent"] = req.user_agent
         if req.etag:
             headers["If-None-Match"] = req.etag
         if req.last_modified:
             headers["If-Modified-Since"] = req.last_modified
         url, permanent, seen = req.url, True, {req.url}
-        for _hop in range(self.config.max_redirects + 1):
+        client = self._client_for(req.proxy)
+        for hop in range(self.config.max_redirects + 1):
+            # Extra headers (API keys) and credentials are for the configured host, not wherever it redirects.
+            same_host = urlsplit(url).netloc == urlsplit(req.url).netloc
+            send_url, extensions = url, {}
+            hop_headers = {**headers, **dict(req.headers)} if same_host else headers
+            if req.guard:
+                try:
+                    addresses = public_addresses(url)
+                except Refused as exc:
+                    what = "redirect refused" if hop else "refused"
+                    return _error(req, f"{what}: {exc} (an imported source may only reach public addresses)")
+                if not req.proxy:  # through a proxy, the proxy connects: the check above is what we can do
+                    send_url, extensions, hop_headers = _pinned(url, addresses[0], hop_headers)
+            auth = req.auth if same_host else None
             try:
-                with self._client.stream("GET", url, headers=headers) as resp:
+                with client.stream(
+                    "GET", send_url, headers=hop_headers, extensions=extensions, auth=auth
+                ) as resp:
                     status = resp.status_code
                     if status in _PERMANENT | _TEMPORARY and "location" in resp.headers:
                         target = urljoin(url, resp.headers["location"])
@@ -297,6 +337,27 @@ class Fetcher:
             etag=etag, last_modified=last_modified, permanent_redirect=moved, cache_headers=cache,
             retry_after=retry,
         )
+
+
+def _pinned(url: str, address: str, headers: dict[str, str]) -> tuple[str, dict, dict[str, str]]:
+    """The request to send to the very address just checked, not to a name resolved again.
+
+    Resolving twice would let a name answer a public address to the check and a
+    private one to the connection (DNS rebinding). The Host header and TLS
+    server name (certificate check included) stay the original host's.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return url, {}, headers
+    except ValueError:
+        pass
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    pinned = parts._replace(netloc=netloc).geturl()
+    return pinned, {"sni_hostname": host}, {**headers, "Host": host_header}
 
 
 _ACCEPT = (

@@ -87,6 +87,7 @@ def enrich(
     stored: Mapping[str, tuple[str, str, str]],
     *,
     publish: bool,
+    guard: bool = False,
 ) -> Enriched:
     """Entries with their pages' text: fetched for new articles, taken from the store for known ones.
 
@@ -103,7 +104,8 @@ def enrich(
             else:
                 fetched[e.guid] = PageText("deferred", detail=f"over {MAX_PAGES_PER_REFRESH} pages in one refresh")
     if todo:
-        requests = [FetchRequest(guid, e.url, page=True) for guid, e in todo.items()]
+        # guard: the pages of a source from outside (OPML) are held to the same public-address rule as its feed.
+        requests = [FetchRequest(guid, e.url, page=True, guard=guard) for guid, e in todo.items()]
         for result in fetcher.fetch_iter(requests):
             if result.outcome == "deferred" or result.http_status in (429, 503):
                 # Not the page's fault: its host asked us to wait. Tried again at a later refresh.

@@ -52,8 +52,17 @@ def _slug(text: str) -> str:
     return slug or "source"
 
 
-def import_opml(config: Config, opml_path: Path) -> ImportResult:
+def import_opml(config: Config, opml_path: Path, *, allow_private: bool = False) -> ImportResult:
+    """Add the file's feeds as sources marked ``origin = "opml"``.
+
+    An OPML file comes from outside, so its URLs are not trusted like the
+    configuration's own: each must be http(s) to a public address
+    (``syndicator.addresses``), unless ``allow_private``. A name that does not
+    resolve now is kept: the same check runs again at every fetch and hop.
+    """
     import tomlkit
+
+    from syndicator.addresses import Refused, Unresolved, public_addresses
 
     try:
         outlines = read_opml(opml_path.read_bytes())
@@ -71,6 +80,14 @@ def import_opml(config: Config, opml_path: Path) -> ImportResult:
         if urlsplit(o.url).scheme not in ("http", "https"):
             skipped.append(f"{o.url}: refused, an imported source must be an http(s) URL")
             continue
+        if not allow_private:
+            try:
+                public_addresses(o.url)
+            except Unresolved:
+                pass
+            except Refused as exc:
+                skipped.append(f"{o.url}: refused, not a public address ({exc}); --allow-private accepts it")
+                continue
         if o.url in urls:
             skipped.append(f"{o.url}: already configured")
             continue
@@ -83,6 +100,9 @@ def import_opml(config: Config, opml_path: Path) -> ImportResult:
         table["url"] = o.url
         if o.title:
             table["title"] = o.title
+        table["origin"] = "opml"  # not trusted like the file's own sources: see syndicator.addresses
+        if allow_private:
+            table["allow_private"] = True
         sources.append(table)
         names.add(name)
         urls.add(o.url)

@@ -21,6 +21,7 @@ from syndicator.fetch import Fetcher, FetchRequest, FetchResult, HostBackoff
 from syndicator.parse import parse_document
 from syndicator.publish import PublishResult, publish_all
 from syndicator.store import HostRow, IngestStats, SourceRow, Store, new_lease_owner
+from syndicator.store.retention import prune
 from syndicator.urls import host_of
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,8 @@ def select_sources(
         named = bool(names) and src.name in names
         if names and not named:
             continue
-        if not named and (not src.enabled or row.disabled):
-            continue  # a disabled source is fetched only when asked for by name
+        if not named and (not src.enabled or row.disabled or row.paused):
+            continue  # a disabled or paused source is fetched only when asked for by name
         if row.retry_after_until and row.retry_after_until > now:
             when = row.retry_after_until.isoformat(timespec="seconds")
             deferred.append(
@@ -135,14 +136,10 @@ def refresh(
         on_start(len(chosen))
     requests = []
     for name in chosen:
-        row = states[name]
         # Articles waiting for their page (its host was in backoff) are retried when the feed is read:
         # so ask for the feed itself, not a 304.
         conditional = not (config.source(name).full_text and store.has_deferred_pages(name))
-        requests.append(FetchRequest(
-            name, row.current_url or row.url,
-            etag=row.etag if conditional else "", last_modified=row.last_modified if conditional else "",
-        ))
+        requests.append(fetch_request(config, states[name], conditional=conditional))
     backoffs = [HostBackoff(h.name, h.retry_after_until, h.reason) for h in hosts.values()]
     try:
         with Fetcher(config.fetch, backoffs) as fetcher:
@@ -165,6 +162,7 @@ def refresh(
         report.published = publish_all(store, config, datetime.now(UTC))
         if observe is not None:
             observe("publish", "", time.monotonic() - started)
+        prune(store, config, datetime.now(UTC))
     report.stories = store.count_stories()
     return report
 
@@ -200,6 +198,22 @@ def _handle_safely(
         return SourceReport(row.name, "failed", message)
 
 
+def fetch_request(config: Config, row: SourceRow, *, conditional: bool = True) -> FetchRequest:
+    """How to fetch one source: its address, validators and its own headers, credentials and proxy."""
+    src = config.source(row.name)
+    return FetchRequest(
+        row.name,
+        row.current_url or row.url,
+        etag=row.etag if conditional else "",
+        last_modified=row.last_modified if conditional else "",
+        guard=src.guarded,
+        headers=src.headers,
+        auth=(src.username, src.password) if src.username or src.password else None,
+        proxy=src.proxy,
+        user_agent=src.user_agent,
+    )
+
+
 def _save_host_backoffs(store: Store, fetcher: Fetcher) -> None:
     for b in list(fetcher.new_backoffs.values()):
         store.set_host_backoff(b.host, b.until, b.reason)
@@ -222,10 +236,13 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
     state: dict[str, object] = {"last_fetch_at": now, "last_http_status": result.http_status}
     report = SourceReport(row.name, "unchanged")
     hints = dict(row.feed_hints or {})  # a 304 repeats no <ttl> or <skipHours>: the last document's stand
-    error = result.error
+    error = config.redact(result.error)
     if result.outcome == "ok":
         try:
-            parsed = parse_document(result.body, result.url, result.content_type)
+            parsed = parse_document(
+                result.body, result.url, result.content_type,
+                strip_tracking_pixels=config.output.strip_tracking_pixels,
+            )
         except ParseError as exc:
             error = str(exc)
         else:
@@ -234,7 +251,7 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
             state["feed_hints"] = hints
             entries, full_texts = parsed.entries, None
             if src.full_text:
-                entries, full_texts = _full_text(store, fetcher, row.name, entries, src.full_text_publish)
+                entries, full_texts = _full_text(store, fetcher, row.name, entries, src.full_text_publish, src.guarded)
             stats = store.ingest(
                 row.name, entries, now, config.merge.window, config.merge.level, _embedder(config),
                 related_window=config.related.window if config.related.limit else 0.0, full_texts=full_texts,
@@ -258,7 +275,9 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
             row.name, now, interval, ok=False, consecutive_errors=errors, retry_after=retry_after, **limits
         )
         report = SourceReport(row.name, "failed", error)
-        log.warning("source %s failed: %s", row.name, error)
+        log.warning("source %s failed: %s", row.name, error, extra={
+            "event": "error", "source": row.name, "status": result.http_status, "url": config.redact(result.url),
+        })
     else:
         state.update(
             last_outcome=result.outcome, last_error="", consecutive_errors=0, last_success_at=now,
@@ -270,17 +289,23 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
             skip_days=hints.get("skip_days") or (), **limits,
         )
         state.update(_redirect_state(row, result))
+    if not error:
+        log.info(
+            "fetched %s: %s, %d new article(s)", row.name, result.outcome.replace("_", " "), report.new_articles,
+            extra={"event": "fetch", "source": row.name, "outcome": result.outcome, "status": result.http_status,
+                   "url": config.redact(result.url), "elapsed": round(result.elapsed, 3)},
+        )
     state.update(next_due_at=due.at, due_reason=due.reason)
     store.update_source(row.name, **state)
     return report
 
 
-def _full_text(store: Store, fetcher: Fetcher, source: str, entries, publish: bool):
+def _full_text(store: Store, fetcher: Fetcher, source: str, entries, publish: bool, guard: bool = False):
     """The entries with their article pages' text (fetched once per new article), and what was fetched."""
     from syndicator import fulltext
 
     stored = store.full_text_state(source, [e.guid for e in entries])
-    enriched = fulltext.enrich(fetcher, entries, stored, publish=publish)
+    enriched = fulltext.enrich(fetcher, entries, stored, publish=publish, guard=guard)
     if enriched.fetched:
         log.info(
             "source %s: full text of %d page(s): %d ok, %d failed (summary kept), %d deferred",

@@ -98,10 +98,14 @@ def index_keys(fp: Fingerprint) -> frozenset[str]:
     return frozenset(KEY_PREFIX + t for t in ranked[:KEY_TERMS])
 
 
-def relate(a: Fingerprint, b: Fingerprint) -> Link | None:
+def relate(
+    a: Fingerprint, b: Fingerprint, va: dict[str, float] | None = None, vb: dict[str, float] | None = None
+) -> Link | None:
     """How ``a`` and ``b`` are related, or ``None``. Symmetric; the caller keeps
-    an article's own story (its variants) out."""
-    va, vb = profile(a), profile(b)
+    an article's own story (its variants) out. ``va``/``vb``: their profiles, when
+    the caller already has them (one article is compared with many)."""
+    va = profile(a) if va is None else va
+    vb = profile(b) if vb is None else vb
     if not va or not vb:
         return None
     shared = sorted(

@@ -23,12 +23,58 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, *, verbose: bool = False, quiet: bool = False) -> None:
         self.config = config
+        self._log_flags = (verbose, quiet)
         self.store = store
         self.stop = threading.Event()
+        self.reload_requested = threading.Event()  # set by SIGHUP; the reload thread does the work
         self._busy = threading.Lock()
         self._scheduler = None
+        self._reloader: threading.Thread | None = None
+
+    def reload(self) -> bool:
+        """Read the configuration file again; a broken one is refused and the running one kept.
+
+        Runs between refreshes (it takes the same lock as a tick), so a refresh
+        never sees half of an old configuration and half of a new one.
+        """
+        from syndicator.config import load_config
+        from syndicator.errors import ConfigError
+
+        try:
+            new = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("configuration reload refused, keeping the running one: %s", self.config.redact(str(exc)),
+                      extra={"event": "reload", "outcome": "refused"})
+            return False
+        with self._busy:
+            old, self.config = self.config, new
+            try:
+                self.store.sync_sources((s.name, new.source_url(s)) for s in new.sources)
+                publish_all(self.store, new, datetime.now(UTC))
+            except Exception:
+                log.exception("publishing after the configuration reload failed")
+            if self._scheduler is not None and new.scheduler.tick != old.scheduler.tick:
+                self._scheduler.reschedule_job("tick", trigger="interval", seconds=new.scheduler.tick)
+        from syndicator import logs
+
+        verbose, quiet = self._log_flags
+        level = logs.effective_level(new.log.level, verbose=verbose, quiet=quiet, daemon=True)
+        logs.setup(level, new.log.format, new.secrets)
+        before, after = {s.name for s in old.sources}, {s.name for s in new.sources}
+        log.info(
+            "configuration reloaded: %d source(s) (added: %s; removed: %s), %d feed(s)",
+            len(after), ", ".join(sorted(after - before)) or "none", ", ".join(sorted(before - after)) or "none",
+            len(new.feeds), extra={"event": "reload", "outcome": "ok"},
+        )
+        return True
+
+    def _reload_loop(self) -> None:
+        while not self.stop.is_set():
+            if self.reload_requested.wait(0.5):
+                self.reload_requested.clear()
+                self.reload()
 
     def tick(self) -> None:
         if self.stop.is_set() or not self._busy.acquire(blocking=False):
@@ -55,6 +101,8 @@ class Worker:
             next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, id="tick",
         )
         self._scheduler.start()
+        self._reloader = threading.Thread(target=self._reload_loop, name="reload", daemon=True)
+        self._reloader.start()
 
     def shutdown(self) -> None:
         self.stop.set()
@@ -62,12 +110,16 @@ class Worker:
             self._scheduler.shutdown(wait=True)
 
 
-def run_daemon(config: Config, host: str, port: int, *, serve: bool = True, access_log: bool = False) -> None:
+def run_daemon(
+    config: Config, host: str, port: int, *, serve: bool = True, access_log: bool = False, quiet: bool = False
+) -> None:
     from syndicator.serve import run_server
 
-    store = Store(config.database_url())
-    worker = Worker(config, store)
+    store = Store(config.database_url(), backup=config.storage.backup_on_upgrade)
+    worker = Worker(config, store, verbose=access_log, quiet=quiet)
     worker.start()
+    # SIGHUP: reload the configuration (the handler only asks; a signal handler must not take locks).
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: worker.reload_requested.set())
     try:
         if serve:
             run_server(

@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import re
 import signal
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from syndicator import metrics
 
@@ -48,6 +50,12 @@ CONTENT_TYPES = {
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 CHECK_TIMEOUT = 10.0  # seconds /healthz and /metrics wait for the store before answering without it
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# Requests are small GETs: a feed reader sends a dozen headers and no body. Anything far beyond is refused
+# before routing (uvicorn itself caps one request's header block at h11's 64 KiB).
+MAX_HEADERS = 64
+MAX_TARGET = 2048  # bytes of path and query
+# Feeds are data, never a page to run: a browser opening one directly gets no script and no plug-in.
+FEED_CSP = "default-src 'none'; sandbox"
 
 HealthCheck = Callable[[], "str | None"]  # None when healthy, else the reason
 
@@ -77,6 +85,8 @@ class FileCache:
         except OSError:
             self._files.pop(name, None)
             return None
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a folder is never listed, whatever its name
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         cached = self._files.get(name)
         if cached is not None and cached.stamp == stamp:
@@ -104,7 +114,7 @@ def create_app(
     *,
     health: HealthCheck | None = None,
     exposition: Callable[[], bytes] | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The feeds in ``folder``, plus ``/healthz`` (``health``; without one it answers 503, "not
     configured") and ``/metrics`` (``exposition``; by default this process's counters only)."""
     cache = FileCache(folder)
@@ -148,7 +158,7 @@ def create_app(
             "Last-Modified": format_datetime(f.last_modified, usegmt=True),
             "Cache-Control": f"public, max-age={max_age}",
             "Vary": "Accept-Encoding",
-            "X-Content-Type-Options": "nosniff",
+            **security_headers(name),
         }
         if _not_modified(request, f, etag):
             return Response(status_code=304, headers=headers)
@@ -160,6 +170,12 @@ def create_app(
             return Response(status_code=200, headers=headers, media_type=f.content_type)
         return Response(body, headers=headers, media_type=f.content_type)
 
+    def security_headers(name: str) -> dict[str, str]:
+        from syndicator.publish.pages import INDEX_CSP
+
+        csp = INDEX_CSP if name.endswith(".html") else FEED_CSP
+        return {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
     app = Starlette(
         routes=[
             Route("/", serve_file, methods=["GET", "HEAD"]),
@@ -169,7 +185,33 @@ def create_app(
         ]
     )
     app.router.redirect_slashes = False  # "/all.rss/" is not a feed: 404, not a redirect
-    return app
+    return _limit_requests(app)
+
+
+def _limit_requests(app: ASGIApp) -> ASGIApp:
+    """Refuse oversized requests before they reach routing: too many headers (431), a body (413), a
+    target longer than ``MAX_TARGET`` (414)."""
+
+    async def limited(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        headers = scope.get("headers") or []
+        status = None
+        if len(headers) > MAX_HEADERS:
+            status, text = 431, f"more than {MAX_HEADERS} request headers"
+        elif len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_TARGET:
+            status, text = 414, "request target too long"
+        else:
+            for key, value in headers:
+                if (key == b"content-length" and value.strip() not in (b"", b"0")) or key == b"transfer-encoding":
+                    status, text = 413, "a request body is not accepted here"
+                    break
+        if status is None:
+            return await app(scope, receive, send)
+        response = PlainTextResponse(text + "\n", status_code=status, headers={**NO_STORE, "Connection": "close"})
+        await response(scope, receive, send)
+
+    return limited
 
 
 def _not_modified(request: Request, f: CachedFile, etag: str) -> bool:
@@ -189,7 +231,7 @@ def _not_modified(request: Request, f: CachedFile, etag: str) -> bool:
     return False
 
 
-def configured_app(config: Config, store: Store | None = None) -> tuple[Starlette, metrics.StoreReader]:
+def configured_app(config: Config, store: Store | None = None) -> tuple[ASGIApp, metrics.StoreReader]:
     """The app for ``config``'s output folder, with ``/healthz`` and ``/metrics`` reading its store.
 
     Close the returned reader when done serving.
@@ -244,6 +286,7 @@ def run_server(
             host=host,
             port=port,
             log_level="info" if access_log else "warning",
+            log_config=None,  # our handler (syndicator.logs): one format, JSON lines too
             access_log=access_log,
             server_header=False,
             limit_concurrency=1000,

@@ -81,6 +81,8 @@ def print_sources(config: Config, rows: dict[str, SourceRow], now: datetime, out
         status = row.last_outcome or "never"
         if row.disabled or not src.enabled:
             status = "disabled"
+        elif row.paused:
+            status = "paused"
         detail = row.last_error or row.parse_warning or ""
         if row.disabled_reason:
             detail = row.disabled_reason

@@ -124,7 +124,7 @@ def test_shipped_configurations_load_and_example_lists_every_setting():
 
     defaults = {
         "storage": c.StorageConfig(), "output": c.OutputConfig(), "fetch": c.FetchConfig(),
-        "merge": c.MergeConfig(), "scheduler": c.SchedulerConfig(),
+        "merge": c.MergeConfig(), "scheduler": c.SchedulerConfig(), "log": c.LogConfig(),
     }
     for section, default in defaults.items():
         for name in default.__dataclass_fields__:
@@ -134,6 +134,6 @@ def test_shipped_configurations_load_and_example_lists_every_setting():
         assert name in raw["sources"][0], f"[[sources]] {name} missing from the example configuration"
         if isinstance(field.default, bool):  # the flags show their defaults; name, url, title are examples
             assert getattr(example.sources[0], name) == field.default, ("sources", name)
-    for key in ("name", "title", "description", "sources", "limit", "include", "exclude", "categories"):
-        assert key in raw["feeds"][0]
+    for key in c.FeedConfig.__dataclass_fields__:
+        assert key in raw["feeds"][0] or key == "max_age", f"[[feeds]] {key} missing from the example configuration"
     assert "max_age" in example_path.read_text()

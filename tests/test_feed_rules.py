@@ -207,3 +207,29 @@ def test_atom_rules_catch_violations(broken, complaint):
         assert errors == []
     else:
         assert any(complaint in e for e in errors), errors
+
+
+PIXEL_FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Blog</title><link>https://blog.example/</link><description>d</description>
+<item><title>Harbour reopens after two weeks</title><link>https://blog.example/harbour</link><guid>b-1</guid>
+<description>&lt;p&gt;The harbour reopened.&lt;/p&gt;
+&lt;img src="https://blog.example/harbour.jpg" alt="The harbour"&gt;
+&lt;img src="https://pixel.wp.com/b.gif?blog=1&amp;amp;post=2" alt=""&gt;
+&lt;img src="https://blog.example/count.gif" width="1" height="1"&gt;</description></item>
+</channel></rss>
+"""
+
+
+@pytest.mark.parametrize("strip", [True, False])
+def test_tracking_pixels_dropped_when_configured(feed_server, tmp_path, strip):
+    feed_server.resources["/blog.xml"] = Resource(PIXEL_FEED)
+    extra = "" if strip else "[output]\nstrip_tracking_pixels = false\n"
+    cfg = write_config(tmp_path, {"blog": feed_server.url("/blog.xml")})
+    if extra:  # the [output] table already exists: set the key inside it
+        cfg.write_text(cfg.read_text().replace("[output]\n", extra, 1))
+    out = syndicator("--config", str(cfg), "refresh")
+    assert out.returncode == 0, out.stderr
+    item = json.loads((tmp_path / "public" / "all.json").read_bytes())["items"][0]
+    assert "https://blog.example/harbour.jpg" in item["content_html"]  # a real image always stays
+    for beacon in ("pixel.wp.com", "count.gif"):
+        assert (beacon in item["content_html"]) is not strip

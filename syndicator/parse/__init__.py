@@ -14,8 +14,12 @@ from syndicator.parse.common import finish_entries
 __all__ = ["ParseError", "parse_document"]
 
 
-def parse_document(body: bytes, url: str = "", content_type: str = "") -> ParsedFeed:
-    """Parse one document; raises ParseError when it holds no feed at all."""
+def parse_document(
+    body: bytes, url: str = "", content_type: str = "", *, strip_tracking_pixels: bool = True
+) -> ParsedFeed:
+    """Parse one document; raises ParseError when it holds no feed at all.
+
+    ``strip_tracking_pixels``: drop known tracking images from the HTML (``[output] strip_tracking_pixels``)."""
     if not body or not body.strip():
         raise ParseError("empty document")
     media = content_type.split(";")[0].strip().lower()
@@ -25,11 +29,11 @@ def parse_document(body: bytes, url: str = "", content_type: str = "") -> Parsed
     if _looks_like_json(body, content_type):
         from syndicator.parse.jsonfeed import parse_json_feed
 
-        feed = parse_json_feed(body, url)
+        feed = parse_json_feed(body, url, strip_tracking_pixels=strip_tracking_pixels)
     else:
         from syndicator.parse.xmlfeed import parse_xml_feed
 
-        feed = parse_xml_feed(body, url, content_type)
+        feed = parse_xml_feed(body, url, content_type, strip_tracking_pixels=strip_tracking_pixels)
     return finish_entries(feed, url)
 
 

@@ -32,10 +32,12 @@ def make_entry(
     enclosures: Iterable[Enclosure] = (),
     image: str = "",
     language: str = "",
+    strip_tracking_pixels: bool = True,
 ) -> Entry:
     url = clean_url(absolute(link, base))
-    summary = sanitize_html(summary_html, url or base) if summary_html else ""
-    content = sanitize_html(content_html, url or base) if content_html else ""
+    policy = {"strip_tracking_pixels": strip_tracking_pixels}
+    summary = sanitize_html(summary_html, url or base, **policy) if summary_html else ""
+    content = sanitize_html(content_html, url or base, **policy) if content_html else ""
     text = html_to_text(content or summary)
     enclosures = tuple(enclosures)
     clean_title = plain_title(title)[:MAX_TITLE] or untitled_headline(text, url, enclosures)

@@ -10,7 +10,7 @@ from syndicator.model import Enclosure, ParsedFeed
 from syndicator.parse.common import make_entry, parse_date
 
 
-def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+def parse_json_feed(body: bytes, url: str, *, strip_tracking_pixels: bool = True) -> ParsedFeed:
     try:
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -61,6 +61,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
                 enclosures=attachments,
                 image=_str(item.get("image")) or _str(item.get("banner_image")),
                 language=_str(item.get("language")) or language,
+                strip_tracking_pixels=strip_tracking_pixels,
             )
         )
     return ParsedFeed(

@@ -15,7 +15,7 @@ from syndicator.schedule import skip_hints
 entities.install()
 
 
-def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
+def parse_xml_feed(body: bytes, url: str, content_type: str = "", *, strip_tracking_pixels: bool = True) -> ParsedFeed:
     headers = {"content-location": url} if url.startswith(("http:", "https:", "file:")) else {}
     # Without a Content-Type (file sources) feedparser flags every document as
     # bozo ("NonXMLContentType"); XML is what we expect here.
@@ -39,7 +39,7 @@ def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
         raise ParseError(f"not a feed: {reason}")
     base = feed.get("link") or url
     language = (feed.get("language") or "").strip()
-    entries = tuple(_entry(e, url or base, language) for e in parsed.get("entries", []))
+    entries = tuple(_entry(e, url or base, language, strip_tracking_pixels) for e in parsed.get("entries", []))
     skip_hours, skip_days = skip_hints(body) if str(parsed.get("version", "")).startswith("rss") else ((), ())
     return ParsedFeed(
         title=_text(feed.get("title")),
@@ -54,7 +54,7 @@ def parse_xml_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     )
 
 
-def _entry(e: Any, base: str, language: str):
+def _entry(e: Any, base: str, language: str, strip_tracking_pixels: bool = True):
     content_html = ""
     for c in e.get("content", []) or []:
         value = c.get("value", "")
@@ -93,6 +93,7 @@ def _entry(e: Any, base: str, language: str):
         enclosures=enclosures,
         image=image,
         language=_entry_language(e) or language,
+        strip_tracking_pixels=strip_tracking_pixels,
     )
 
 

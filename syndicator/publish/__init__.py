@@ -9,6 +9,7 @@ twice gives byte-identical files, and files are rewritten only when changed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from syndicator.config import Config, FeedConfig
+from syndicator.publish import archive
 from syndicator.publish.feedext import ping_hub
 from syndicator.publish.files import publish_lock, remove_stale_temp_files, write_if_changed
 from syndicator.publish.items import Item, build_items, feed_story_ids
@@ -25,6 +27,8 @@ from syndicator.publish.stats import read_daily_activity
 from syndicator.publish.xmlfeeds import render_xml
 from syndicator.store import Store
 from syndicator.store.schema import FeedStateRow, StoryRow
+
+log = logging.getLogger(__name__)
 
 FEED_NAMESPACE = uuid.UUID("0b6f3e0e-4f4c-4a53-8f7e-6a1f7f1c2b3d")
 # A feed_state row (no feed name starts with ".") stamped at the end of every publish, whether or not a
@@ -48,7 +52,7 @@ def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
 
 
 def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
-    summaries, updated = _settle(store, config, now)
+    summaries, updated, archived = _settle(store, config, now)
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out)
@@ -58,8 +62,8 @@ def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
     for feed, summary in zip(config.feeds, summaries, strict=True):
         common = dict(
             title=summary.title, description=summary.description, home_url=base,
-            author=config.output.title, language=_language(summary.items),
-            hub_url=config.output.websub_hub,
+            author=feed.author or config.output.title, language=feed.language or _language(summary.items),
+            hub_url=config.output.websub_hub, icon=feed.icon,
         )
         files = {
             f"{feed.name}.rss": render_xml(
@@ -72,10 +76,18 @@ def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
             ),
             f"{feed.name}.json": render_json(self_url=f"{base}{feed.name}.json", items=summary.items, **common),
         }
+        if feed.archive:
+            files.update(_archive_files(feed, summary, archived[feed.name], base, common, files))
+            for stale in archive.stale_pages(out, feed.name, set(files)):
+                stale.unlink(missing_ok=True)
         for name, data in files.items():
             if write_if_changed(out / name, data):
                 result.written.append(name)
                 changed_feeds.append(f"{base}{name}")
+        written = [n for n in files if n in result.written]
+        if written:
+            log.info("published feed %s: %d item(s), %s rewritten", feed.name, len(summary.items),
+                     ", ".join(written), extra={"event": "publish", "feed": feed.name, "files": written})
     for name, data in (
         ("index.html", render_index(config.output.title, base, summaries, activity=read_daily_activity(store))),
         ("feeds.opml", render_opml(config.output.title, base, summaries)),
@@ -93,10 +105,12 @@ def _record_publish(store: Store, when: datetime) -> None:
         s.merge(FeedStateRow(name=LAST_PUBLISH, content_hash="", updated=when))
 
 
-def _settle(store: Store, config: Config, now: datetime) -> tuple[list[FeedSummary], dict[str, datetime]]:
-    """Build every feed's items and fix their dates in the store, in one transaction."""
+def _settle(
+    store: Store, config: Config, now: datetime
+) -> tuple[list[FeedSummary], dict[str, datetime], dict[str, list[Item]]]:
+    """Build every feed's items (archive pages' too) and fix their dates in the store, in one transaction."""
     with store.session() as s:
-        per_feed = {f.name: feed_story_ids(s, config, f, now) for f in config.feeds}
+        per_feed = {f.name: feed_story_ids(s, config, archive.window(f), now) for f in config.feeds}
         wanted = list(dict.fromkeys(i for ids in per_feed.values() for i in ids))
         items = {i.id: i for i in build_items(
             s, wanted, config.merge.headline, config.merge.level, config.related.limit
@@ -110,12 +124,48 @@ def _settle(store: Store, config: Config, now: datetime) -> tuple[list[FeedSumma
                 story.updated = story.published if not story.item_hash else max(now, story.published)
                 story.item_hash = digest
             items[sid] = replace(item, updated=story.updated)
-        summaries, updated = [], {}
+        summaries, updated, archived = [], {}, {}
         for feed in config.feeds:
-            feed_items = [items[i] for i in per_feed[feed.name] if i in items]
+            all_items = [items[i] for i in per_feed[feed.name] if i in items]
+            feed_items, archived[feed.name] = all_items[: feed.limit], all_items[feed.limit:]
             summaries.append(_summary(feed, feed_items))
             updated[feed.name] = _feed_updated(s, feed, feed_items, now)
-    return summaries, updated
+    return summaries, updated, archived
+
+
+def _archive_files(
+    feed: FeedConfig, summary: FeedSummary, older: list[Item], base: str, common: dict,
+    current: dict[str, bytes],
+) -> dict[str, bytes]:
+    """RFC 5005 archive pages of ``feed`` and its subscription documents with their prev-archive link."""
+    pages = archive.pages(older, feed.archive_pages)
+    out: dict[str, bytes] = {}
+    if not pages:
+        return out
+    names = [[archive.page_name(feed.name, p.key, ext) for ext in archive.EXTENSIONS] for p in pages]
+    for ext_index, ext in enumerate(archive.EXTENSIONS):
+        main = f"{feed.name}.{ext}"
+        out[main] = archive.add_links(
+            current[main], ext, {"prev-archive": base + names[0][ext_index]}, is_archive=False
+        )
+        for n, page in enumerate(pages):
+            name = names[n][ext_index]
+            page_common = {**common, "title": f"{summary.title} (archive, week {page.key})"}
+            page_updated = max(i.updated for i in page.items)
+            if ext == "json":
+                data = render_json(self_url=base + name, items=page.items, **page_common)
+            else:
+                data = render_xml(
+                    ext, feed_id=feed_id(f"{feed.name}/archive/{page.key}"), self_url=base + name,
+                    updated=page_updated, items=page.items, **page_common,
+                )
+            links = {
+                "current": base + main,
+                "prev-archive": base + names[n + 1][ext_index] if n + 1 < len(pages) else "",
+                "next-archive": base + names[n - 1][ext_index] if n > 0 else "",
+            }
+            out[name] = archive.add_links(data, ext, links, is_archive=True)
+    return out
 
 
 def _summary(feed: FeedConfig, items: list[Item]) -> FeedSummary:
@@ -123,7 +173,9 @@ def _summary(feed: FeedConfig, items: list[Item]) -> FeedSummary:
 
 
 def _feed_updated(s, feed: FeedConfig, items: list[Item], now: datetime) -> datetime:
-    blob = "\n".join([feed.title, feed.description, *(f"{i.id} {i.content_hash()}" for i in items)])
+    # The newer settings count only when set, so an existing feed's hash (and <updated>) stays put.
+    head = [feed.title, feed.description, *(x for x in (feed.icon, feed.author, feed.language) if x)]
+    blob = "\n".join([*head, *(f"{i.id} {i.content_hash()}" for i in items)])
     digest = hashlib.sha256(blob.encode()).hexdigest()[:32]
     state = s.get(FeedStateRow, feed.name)
     if state is None:

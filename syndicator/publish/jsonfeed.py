@@ -23,6 +23,7 @@ def render_json(
     language: str,
     items: Sequence[Item],
     hub_url: str = "",
+    icon: str = "",
 ) -> bytes:
     doc: dict = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -34,6 +35,8 @@ def render_json(
         doc["hubs"] = [{"type": "WebSub", "url": hub_url}]
     if description:
         doc["description"] = description
+    if icon:
+        doc["icon"] = icon
     doc["authors"] = [{"name": author}]
     if language:
         doc["language"] = language

@@ -90,7 +90,7 @@ th:first-child{text-align:left}
 """
 # The page's own policy: no script of any kind, nothing loaded from anywhere; the one inline stylesheet
 # is allowed by its hash (SVG presentation attributes are not styles).
-_CSP = (
+INDEX_CSP = _CSP = (
     "default-src 'none'; style-src 'sha256-"
     + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
     + "'; img-src 'self'; base-uri 'none'; form-action 'none'"

@@ -31,8 +31,10 @@ def render_xml(
     updated: datetime,
     items: Sequence[Item],
     hub_url: str = "",
+    icon: str = "",
 ) -> bytes:
-    """``fmt`` is "rss" or "atom"; ``hub_url``, when set, is advertised as the feed's WebSub hub."""
+    """``fmt`` is "rss" or "atom"; ``hub_url``, when set, is advertised as the feed's WebSub hub;
+    ``icon``, an image URL, is RSS's ``<image>`` and Atom's ``<icon>``."""
     fg = FeedGenerator()
     if fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)
@@ -49,6 +51,9 @@ def render_xml(
     fg.description(description or title)  # RSS requires it; also Atom's subtitle
     if language:
         fg.language(language)
+    if icon:
+        fg.icon(icon)
+        fg.image(url=icon, title=title, link=home_url)
     fg.generator("Syndicator", __version__, PROJECT_URL)
     fg.updated(updated)
     fg.lastBuildDate(updated)

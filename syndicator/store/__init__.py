@@ -62,11 +62,12 @@ def lease_alive(owner: str) -> bool:
 
 
 class Store:
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, backup: bool = True) -> None:
         self.url = url
         self.engine = db.create_store_engine(url)
+        self.backup_made: str | None = None
         if migrate:
-            db.migrate(self.engine)
+            self.backup_made = db.migrate(self.engine, backup=backup)
         self._sessions = db.session_factory(self.engine)
 
     def close(self) -> None:
@@ -133,6 +134,24 @@ class Store:
             s.execute(
                 update(SourceRow).where(SourceRow.lease_owner == owner).values(lease_owner="", lease_until=None)
             )
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        self.update_source(name, paused=paused)
+
+    def reset_source(self, name: str) -> str:
+        """Forget a source's errors, backoff, Retry-After and disabled state, and its host's backoff (429/503):
+        due at once. Returns the host whose backoff was lifted, or ""."""
+        from syndicator.urls import host_of
+
+        self.update_source(
+            name, consecutive_errors=0, last_error="", retry_after_until=None, next_due_at=None, due_reason="",
+            disabled=False, disabled_reason="",
+        )
+        with self.session() as s:
+            row = s.scalars(select(SourceRow).where(SourceRow.name == name)).one()
+            host = host_of(row.current_url or row.url)
+            lifted = s.execute(delete(HostRow).where(HostRow.name == host)).rowcount
+        return host if lifted else ""
 
     def update_source(self, name: str, **values: object) -> None:
         with self.session() as s:

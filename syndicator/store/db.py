@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndicator.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Long enough that the daemon and a manual refresh wait for each other's
@@ -45,6 +48,8 @@ def create_store_engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    # Takes effect on a new file only (an old one switches at its first prune): see store.retention.
+    cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -57,13 +62,27 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 SCHEMA_HEAD = "0004"
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (Alembic), creating it if new."""
+def migrate(engine: Engine, *, backup: bool = True) -> str | None:
+    """Bring the schema to the newest revision (Alembic), creating it if new.
+
+    Before upgrading an existing SQLite store, its file is copied to
+    ``<file>.bak-<old revision>`` (``backup``): a migration that fails half-way
+    on a months-old store must not cost the months. Returns the backup's path
+    when one was made.
+    """
+    made = None
     try:
-        if has_schema(engine) and current_revision_fast(engine) == SCHEMA_HEAD:
-            return
+        existing = has_schema(engine)
+        current = current_revision_fast(engine) if existing else None
+        if current == SCHEMA_HEAD:
+            return None
     except OperationalError as exc:
         raise StoreError(f"cannot open the store: {exc.orig}") from None
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if existing and backup and path:
+        made = f"{path}.bak-{current or 'none'}"
+        backup_sqlite(engine, made)
+        log.warning("store %s: upgrading the schema from %s to %s (backup: %s)", path, current, SCHEMA_HEAD, made)
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -75,6 +94,36 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise StoreError(f"cannot open the store: {exc.orig}") from None
+    return made
+
+
+def backup_sqlite(engine: Engine, target: str | os.PathLike[str]) -> None:
+    """A consistent copy of the SQLite store, taken with SQLite's online backup API.
+
+    It copies pages while other connections (the daemon) keep reading and
+    writing; a write during the copy makes SQLite restart it, so the result is
+    always one committed state.
+    """
+    import sqlite3
+
+    target = Path(target)
+    if target.exists():
+        raise StoreError(f"{target} already exists; not overwriting it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    raw = engine.raw_connection()
+    try:
+        dest = sqlite3.connect(partial)
+        try:
+            raw.driver_connection.backup(dest)
+        finally:
+            dest.close()
+        os.replace(partial, target)
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"backup to {target} failed: {exc}") from None
+    finally:
+        raw.close()
 
 
 def current_revision_fast(engine: Engine) -> str | None:
@@ -102,3 +151,19 @@ def sqlite_path(url: str) -> str | None:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return os.fspath(parsed.database)
     return None
+
+
+def known_revisions() -> set[str]:
+    """Every revision id among this version's migrations (read from their file names' prefixes)."""
+    return {p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py")}
+
+
+def upgrade(url: str, *, backup: bool = True) -> tuple[str | None, str, str | None]:
+    """``db upgrade``: (revision before, revision after, backup path or None)."""
+    engine = create_store_engine(url)
+    try:
+        before = current_revision_fast(engine) if has_schema(engine) else None
+        made = migrate(engine, backup=backup)
+        return before, current_revision_fast(engine), made
+    finally:
+        engine.dispose()

@@ -77,8 +77,9 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     order = {aid: n for n, aid in enumerate(ranked)}
     cands = sorted((c for c in cands if c.story_id != row.story_id and c.fingerprint), key=lambda c: order[c.id])
     made = 0
+    mine = relate.profile(fp)
     for cand in cands[:MAX_CANDIDATES]:
-        link = relate.relate(fp, similarity.fingerprint_from_dict(cand.fingerprint))
+        link = relate.relate(fp, similarity.fingerprint_from_dict(cand.fingerprint), mine)
         if link is None:
             continue
         reason = link.reason()

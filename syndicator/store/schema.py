@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 class UTCDateTime(TypeDecorator):
@@ -74,6 +75,8 @@ class SourceRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str] = mapped_column(Text, default="")
     entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+    # `sources pause NAME`: not fetched until resumed; its stories stay in the feeds.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The last document's own schedule hints ({"ttl": minutes, "skip_hours": [...], "skip_days": [...]}),
     # kept because a 304 answer repeats none of them.
     feed_hints: Mapped[dict | None] = mapped_column(JSON)

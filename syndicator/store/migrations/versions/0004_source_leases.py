@@ -1,7 +1,7 @@
 """Source leases: which process is fetching a source, until when.
 
 Revision ID: 0004
-Revises: 0007
+Revises: 0006
 Create Date: 2026-11-25
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
