@@ -135,8 +135,11 @@ def _kill_after(cfg: Path, seconds: float) -> str:
 def test_kill_9_at_any_moment_leaves_a_consistent_store_and_whole_feeds(tmp_path: Path):
     feeds = tmp_path / "feeds"
     feeds.mkdir()
+    # The feed holds every story: with the default limit, retention ([storage] keep_days) would prune the
+    # oldest (dated 2025) and the count of stored articles would no longer say whether a kill lost any.
     cfg = write_config(
-        tmp_path, {f"s{s}": str(feeds / f"s{s}.xml") for s in range(SOURCES)}, extra="[merge]\nsemantic = false\n"
+        tmp_path, {f"s{s}": str(feeds / f"s{s}.xml") for s in range(SOURCES)}, extra="[merge]\nsemantic = false\n",
+        feeds='[[feeds]]\nname = "all"\ntitle = "All stories"\nsources = ["*"]\nlimit = 1000\n',
     )
     db, public = tmp_path / "store.db", tmp_path / "public"
     _write_sources(feeds, 0)

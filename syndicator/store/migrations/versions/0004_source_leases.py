@@ -13,14 +13,15 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+# Plain ALTER TABLE, never batch mode: on SQLite, batch mode rebuilds "sources" and, with foreign keys on,
+# dropping the old table cascades to every article (see 0006).
+
 
 def upgrade() -> None:
-    with op.batch_alter_table("sources") as batch:
-        batch.add_column(sa.Column("lease_owner", sa.String(128), nullable=False, server_default=""))
-        batch.add_column(sa.Column("lease_until", sa.DateTime, nullable=True))
+    op.add_column("sources", sa.Column("lease_owner", sa.String(128), nullable=False, server_default=""))
+    op.add_column("sources", sa.Column("lease_until", sa.DateTime, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sources") as batch:
-        batch.drop_column("lease_until")
-        batch.drop_column("lease_owner")
+    op.drop_column("sources", "lease_until")
+    op.drop_column("sources", "lease_owner")
