@@ -47,7 +47,9 @@ def corpus_files(corpus: Path) -> list[Path]:
 
 def write_config(folder: Path, files: list[tuple[str, Path]]) -> Path:
     lines = [
-        "[storage]", 'url = "sqlite:///store.db"',
+        # keep_days = 0: retention would prune what the one output feed does not show, and the count of
+        # stored entries is what this measures.
+        "[storage]", 'url = "sqlite:///store.db"', "keep_days = 0",
         "[output]", 'dir = "public"', 'base_url = "http://127.0.0.1:8080/"',
         # Every corpus file is under the default 10 MB cap; semantic matching would only add model time.
         "[merge]", "semantic = false",
