@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -25,6 +27,7 @@ from syndicator import __version__
 from syndicator.addresses import Refused, public_addresses
 from syndicator.config import FetchConfig
 from syndicator.deadline import bounded_transport, request_deadline
+from syndicator.decode import DecodeError, accept_encoding, decoded
 from syndicator.urls import host_of
 
 PROJECT_URL = "https://github.com/syndicator-project/syndicator"
@@ -106,7 +109,7 @@ class Fetcher:
         self._client_options = dict(
             timeout=timeout,
             follow_redirects=False,
-            headers={"User-Agent": config.user_agent or default_user_agent()},
+            headers={"User-Agent": config.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
         )
         # Sockets bounded by each request's total deadline, headers included (deadline.py).
         self._client = httpx.Client(transport=bounded_transport(limits), **self._client_options)
@@ -222,7 +225,23 @@ class Fetcher:
             body = path.read_bytes()
         except OSError as exc:
             return _error(req, f"cannot read {path}: {exc.strerror or exc}")
+        if body.startswith(b"\x1f\x8b"):
+            # A gzipped feed file (node-feedparser's compressed.xml): decoded like a gzip HTTP body,
+            # under the same cap on the decoded size.
+            try:
+                body = self._capped(decoded([body], "gzip"))
+            except (_TooLarge, DecodeError) as exc:
+                return _error(req, f"{path}: {exc}")
         return FetchResult(req.source, "ok", req.url, body=body, etag=validator)
+
+    def _capped(self, pieces: Iterable[bytes]) -> bytes:
+        chunks, size = [], 0
+        for piece in pieces:
+            size += len(piece)
+            if size > self.config.max_bytes:
+                raise _TooLarge(f"decoded size is over the {self.config.max_bytes}-byte cap")
+            chunks.append(piece)
+        return b"".join(chunks)
 
     def _fetch_http(self, req: FetchRequest, start: float) -> FetchResult:
         deadline = start + self.config.timeout
@@ -266,8 +285,8 @@ class Fetcher:
             except httpx.TimeoutException as exc:
                 return _error(req, f"timed out ({type(exc).__name__}) fetching {url}")
             except httpx.HTTPError as exc:
-                return _error(req, f"{type(exc).__name__}: {exc}")
-            except _TooLarge as exc:
+                return _error(req, describe_error(exc, url))
+            except (_TooLarge, DecodeError) as exc:
                 return _error(req, str(exc))
         return _error(req, f"more than {self.config.max_redirects} redirects")
 
@@ -303,8 +322,9 @@ class Fetcher:
         if declared.isdigit() and int(declared) > cap:
             raise _TooLarge(f"response of {declared} bytes is over the {cap}-byte cap")
         chunks, size = [], 0
-        # iter_bytes decodes gzip/deflate/brotli: counting decoded bytes bounds a compression bomb too.
-        for chunk in resp.iter_bytes():
+        # Decoded here in bounded steps (decode.py), not by httpx: counting decoded bytes as they come
+        # bounds a compression bomb too, however many times its body was encoded.
+        for chunk in decoded(resp.iter_raw(), resp.headers.get("content-encoding", "")):
             size += len(chunk)
             if size > cap:
                 raise _TooLarge(f"response is over the {cap}-byte cap (download aborted)")
@@ -369,6 +389,23 @@ def interleave_by_host(requests: list[FetchRequest]) -> list[FetchRequest]:
 
 class _TooLarge(Exception):
     pass
+
+
+def describe_error(exc: Exception, url: str) -> str:
+    """A network failure in words a person can act on: DNS, TLS, refused connection, or as httpx says."""
+    host = urlsplit(url).hostname or url
+    chain, cause = [], exc
+    while cause is not None and len(chain) < 6:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(c) for c in chain)
+    if any(isinstance(c, socket.gaierror) for c in chain) or "Name or service not known" in text:
+        return f"DNS lookup failed for {host}: {exc}"
+    if any(isinstance(c, ssl.SSLError) for c in chain) or "[SSL" in text:
+        return f"TLS handshake with {host} failed: {exc}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {host}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _error(req: FetchRequest, message: str, *, status: int | None = None) -> FetchResult:

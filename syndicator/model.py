@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# The headline of an item with no title, no words and no link (see parse.common.untitled_headline).
+UNTITLED = "Untitled"
+
 
 @dataclass(frozen=True)
 class Enclosure:

@@ -42,6 +42,7 @@ class Resource:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     last_modified: str = field(default_factory=lambda: email.utils.formatdate(time.time() - 60, usegmt=True))
+    delay: float = 0.0  # seconds the server takes before answering (overlapping fetches become visible)
 
     @property
     def etag(self) -> str:
@@ -53,6 +54,8 @@ class Request:
     path: str
     headers: dict[str, str]
     status: int
+    started: float = 0.0  # time.monotonic() when the request arrived
+    ended: float = 0.0  # ... and when its answer was sent
 
 
 class FeedServer:
@@ -70,11 +73,12 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:
+                started = time.monotonic()
                 res = server.resources.get(self.path)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if res is None:
                     self._send(404, b"not found", {"Content-Type": "text/plain"})
-                    server.requests.append(Request(self.path, headers, 404))
+                    server.requests.append(Request(self.path, headers, 404, started, time.monotonic()))
                     return
                 status = res.status
                 if status == 200 and (
@@ -82,12 +86,16 @@ class FeedServer:
                     or (not headers.get("if-none-match") and headers.get("if-modified-since") == res.last_modified)
                 ):
                     status = 304
-                server.requests.append(Request(self.path, headers, status))
+                request = Request(self.path, headers, status, started)
+                server.requests.append(request)
+                if res.delay:
+                    time.sleep(res.delay)
                 out = {"ETag": res.etag, "Last-Modified": res.last_modified, **res.headers}
                 if status == 304:
                     self._send(304, b"", out)
                 else:
                     self._send(status, res.body, {"Content-Type": res.content_type, **out})
+                request.ended = time.monotonic()
 
             def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)

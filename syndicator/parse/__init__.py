@@ -22,6 +22,10 @@ def parse_document(
     ``strip_tracking_pixels``: drop known tracking images from the HTML (``[output] strip_tracking_pixels``)."""
     if not body or not body.strip():
         raise ParseError("empty document")
+    media = content_type.split(";")[0].strip().lower()
+    if media.startswith(_NOT_FEEDS):
+        # feedparser reads anything as loose markup; an image or a video is refused by its type.
+        raise ParseError(f"not a feed: the server sent {media}")
     if _looks_like_json(body, content_type):
         from syndicator.parse.jsonfeed import parse_json_feed
 
@@ -31,6 +35,9 @@ def parse_document(
 
         feed = parse_xml_feed(body, url, content_type, strip_tracking_pixels=strip_tracking_pixels)
     return finish_entries(feed, url)
+
+
+_NOT_FEEDS = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip")
 
 
 def _looks_like_json(body: bytes, content_type: str) -> bool:

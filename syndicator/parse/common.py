@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from syndicator.model import Enclosure, Entry, ParsedFeed
+from syndicator.model import UNTITLED, Enclosure, Entry, ParsedFeed
 from syndicator.sanitize import html_to_text, plain_title, sanitize_html
 from syndicator.urls import absolute, clean_url
 
@@ -39,16 +39,16 @@ def make_entry(
     summary = sanitize_html(summary_html, url or base, **policy) if summary_html else ""
     content = sanitize_html(content_html, url or base, **policy) if content_html else ""
     text = html_to_text(content or summary)
-    clean_title = plain_title(title)[:MAX_TITLE]
-    if not clean_title:
-        # An untitled item (RSS allows it) still needs a headline in our feeds.
-        words = plain_title(text).split()
-        clean_title = " ".join(words[:_UNTITLED_WORDS]) + ("…" if len(words) > _UNTITLED_WORDS else "")
+    enclosures = tuple(enclosures)
+    clean_title = plain_title(title)[:MAX_TITLE] or untitled_headline(text, url, enclosures)
+    cats = tuple(dict.fromkeys(c.strip() for c in categories if c and c.strip()))
     guid = (guid or "").strip() or url
     if not guid:
-        digest = hashlib.sha1(f"{clean_title}\n{text}".encode()).hexdigest()
-        guid = f"sha1:{digest}"
-    cats = tuple(dict.fromkeys(c.strip() for c in categories if c and c.strip()))
+        # No id and no link: the item's whole content names it, so two different
+        # untitled items (feedparser's test suite has hundreds) stay two items.
+        whole = [clean_title, text, summary, content, author, *cats, *(e.url for e in enclosures),
+                 published.isoformat() if published else "", updated.isoformat() if updated else ""]
+        guid = "sha1:" + hashlib.sha1("\n".join(whole).encode()).hexdigest()
     return Entry(
         guid=guid[:2000],
         url=url,
@@ -68,12 +68,32 @@ def make_entry(
     )
 
 
+def untitled_headline(text: str, url: str, enclosures: tuple[Enclosure, ...] = ()) -> str:
+    """A headline for an item without a title (RSS allows it): its first words, else its link.
+
+    Never empty: feedgen refuses an RSS item with neither title nor description and an
+    Atom entry without a title, and one such item used to stop the whole publish
+    (feedparser's sanitize test files hold items whose only content is an image).
+    """
+    words = plain_title(text).split()
+    if words:
+        return " ".join(words[:_UNTITLED_WORDS]) + ("…" if len(words) > _UNTITLED_WORDS else "")
+    for candidate in (url, *(e.url for e in enclosures)):
+        if candidate:
+            return candidate[:MAX_TITLE]
+    return UNTITLED
+
+
 def finish_entries(feed: ParsedFeed, url: str) -> ParsedFeed:
-    """Drop repeated guids (first wins) and items with nothing to show."""
+    """Drop repeated guids (first wins): the same item twice in one document is one item.
+
+    Every other item feedparser finds is kept, even one with nothing but an author or a
+    date: what the publisher sent is stored, and it is the feed's filters that choose.
+    """
     seen: set[str] = set()
     kept = []
     for e in feed.entries:
-        if e.guid in seen or not (e.title or e.url):
+        if e.guid in seen:
             continue
         seen.add(e.guid)
         kept.append(e)

@@ -15,6 +15,9 @@ def parse_json_feed(body: bytes, url: str, *, strip_tracking_pixels: bool = True
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ParseError(f"not a feed: invalid JSON: {exc}") from None
+    except RecursionError:
+        # json.loads recurses once per nesting level: "[[[[…" a few thousand deep (tests/test_hostile.py).
+        raise ParseError("not a feed: JSON nested too deeply") from None
     if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
         raise ParseError("not a feed: JSON without a jsonfeed.org version")
     items = doc.get("items")

@@ -8,8 +8,11 @@ import feedparser
 
 from syndicator.errors import ParseError
 from syndicator.model import Enclosure, ParsedFeed
+from syndicator.parse import entities
 from syndicator.parse.common import make_entry, struct_to_datetime
 from syndicator.schedule import skip_hints
+
+entities.install()
 
 
 def parse_xml_feed(body: bytes, url: str, content_type: str = "", *, strip_tracking_pixels: bool = True) -> ParsedFeed:
@@ -18,11 +21,18 @@ def parse_xml_feed(body: bytes, url: str, content_type: str = "", *, strip_track
     # bozo ("NonXMLContentType"); XML is what we expect here.
     headers["content-type"] = content_type or "application/xml"
     # feedparser never raises on bad input: it sets ``bozo`` and keeps what it could read.
+    entities.take_dropped()
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     warning = ""
     if parsed.get("bozo"):
         exc = parsed.get("bozo_exception")
         warning = f"{type(exc).__name__}: {exc}" if exc else "malformed feed"
+    dropped = entities.take_dropped()
+    if dropped:
+        warning = (
+            f"entity declarations ignored: they would expand to {dropped} characters "
+            f"(limit {entities.MAX_ENTITY_EXPANSION})" + (f"; {warning}" if warning else "")
+        )
     feed = parsed.get("feed", {})
     if not parsed.get("entries") and not parsed.get("version"):
         reason = warning or "no RSS, Atom or JSON Feed found"

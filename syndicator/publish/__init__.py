@@ -19,7 +19,7 @@ from sqlalchemy import select
 from syndicator.config import Config, FeedConfig
 from syndicator.publish import archive
 from syndicator.publish.feedext import ping_hub
-from syndicator.publish.files import remove_stale_temp_files, write_if_changed
+from syndicator.publish.files import publish_lock, remove_stale_temp_files, write_if_changed
 from syndicator.publish.items import Item, build_items, feed_story_ids
 from syndicator.publish.jsonfeed import render_json
 from syndicator.publish.pages import FeedSummary, render_index, render_opml
@@ -47,6 +47,11 @@ def feed_id(name: str) -> str:
 
 
 def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
+    with publish_lock(config.output_dir):
+        return _publish_all(store, config, now)
+
+
+def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
     summaries, updated, archived = _settle(store, config, now)
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)

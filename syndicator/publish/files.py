@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+
+from syndicator import testhooks
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -27,6 +30,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
+        testhooks.pause("publish-rename")  # new file whole, old one still in place: tests/test_crash.py
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -59,3 +63,26 @@ def remove_stale_temp_files(folder: Path, older_than: float = 3600.0) -> None:
                 tmp.unlink()
         except OSError:
             pass
+
+
+@contextmanager
+def publish_lock(folder: Path):
+    """One publisher at a time per output folder (the daemon and a manual refresh may share one).
+
+    Without it, a publish that read the store earlier could rename its files over those of a
+    publish that read it later, and the feeds would go back in time until the next one.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: renames stay atomic, only the ordering is not kept
+        yield
+        return
+    # The folder itself is locked (flock works on a directory's descriptor): no lock file appears
+    # among the published ones, and the kernel drops the lock with a killed process.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

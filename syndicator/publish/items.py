@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from syndicator.config import Config, FeedConfig
+from syndicator.model import UNTITLED
 from syndicator.store.schema import ArticleRow, SourceRow, StoryRow
 
 
@@ -161,6 +162,9 @@ def _item(
     if headline == "latest":
         # The newest arrival's headline; the link, id and date stay the story's own.
         title = max(members, key=lambda m: (m[0].fetched_at, m[0].published, m[0].id))[0].title
+    # Articles stored before every entry got a headline (parse.common.untitled_headline) may have none;
+    # feedgen refuses an item without a title, and one such item would stop the whole publish.
+    title = title or chosen.url or UNTITLED
     seen = {title.casefold()}
     variants = []
     for article, src in members:

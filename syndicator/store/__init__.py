@@ -7,13 +7,17 @@ consistent state (SQLite's WAL journal and PostgreSQL's MVCC see to the rest).
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from syndicator import testhooks
 from syndicator.store import db
 from syndicator.store.ingest import Embedder, FullTexts, IngestStats, article_id, ingest_entries
 from syndicator.store.schema import (
@@ -35,6 +39,26 @@ __all__ = [
     "StoryAliasRow",
     "StoryRow",
 ]
+
+
+def new_lease_owner() -> str:
+    """This refresh's name in source leases: host, process id and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_alive(owner: str) -> bool:
+    """False only when the owner is a process of this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's process: trust its lease until it runs out
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
@@ -79,6 +103,37 @@ class Store:
     def sources(self) -> dict[str, SourceRow]:
         with self.session() as s:
             return {r.name: r for r in s.scalars(select(SourceRow).order_by(SourceRow.name))}
+
+    def claim_sources(
+        self, names: Iterable[str], owner: str, until: datetime, now: datetime
+    ) -> tuple[list[str], dict[str, str]]:
+        """Lease ``names`` to ``owner`` until ``until``: (the names claimed, {name: owner} of those held).
+
+        One write transaction (BEGIN IMMEDIATE on SQLite, row locks on PostgreSQL), so two
+        processes never both win one source. A lease whose owner is a dead process on this
+        host (killed in the middle of a refresh) or whose time is up is taken over.
+        """
+        wanted = set(names)
+        claimed: list[str] = []
+        held: dict[str, str] = {}
+        with self.session() as s:
+            rows = s.scalars(select(SourceRow).order_by(SourceRow.name).with_for_update())
+            for row in rows:
+                if row.name not in wanted:
+                    continue
+                taken = row.lease_owner not in ("", owner) and row.lease_until is not None and row.lease_until > now
+                if taken and lease_alive(row.lease_owner):
+                    held[row.name] = row.lease_owner
+                    continue
+                row.lease_owner, row.lease_until = owner, until
+                claimed.append(row.name)
+        return claimed, held
+
+    def release_sources(self, owner: str) -> None:
+        with self.session() as s:
+            s.execute(
+                update(SourceRow).where(SourceRow.lease_owner == owner).values(lease_owner="", lease_until=None)
+            )
 
     def set_paused(self, name: str, paused: bool) -> None:
         self.update_source(name, paused=paused)
@@ -161,9 +216,12 @@ class Store:
         linking it to related stories published within ``related_window`` seconds."""
         with self.session() as s:
             row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
-            return ingest_entries(
+            stats = ingest_entries(
                 s, row, list(entries), now, window_seconds, level, embed, related_window, full_texts
             )
+            s.flush()
+            testhooks.pause("ingest-commit")  # written, not yet committed: tests/test_crash.py kills here
+            return stats
 
     def count_stories(self) -> int:
         with self.session() as s:
