@@ -28,7 +28,9 @@ import similarity_offline as offline  # noqa: E402
 from syndicator import relate  # noqa: E402
 from syndicator import similarity as sim  # noqa: E402
 
-MAX_POSTINGS = 200  # as the store: a key more common than this in the window finds nothing
+MAX_POSTINGS = 200  # as the store: postings read per key, the nearest in time
+MAX_CANDIDATES = 60  # as the store: candidates scored per article
+EVENT_CHECKS = 8  # as the store: the best links of a new article checked for "same event"
 
 
 @dataclass
@@ -93,31 +95,38 @@ def stories_of(items: list) -> list[int]:
 
 
 def links(items: list, story: list[int], window_days: float) -> dict[int, list[tuple[int, relate.Link]]]:
+    """As the store links them: articles in arrival order, each scored against the stored ones that
+    share a key within the window (postings nearest in time, the best MAX_CANDIDATES by shared key mass)."""
     window = timedelta(days=window_days)
     keys = [relate.index_keys(it.fp) for it in items]
+    profiles = [relate.profile(it.fp) for it in items]
+    order = sorted(range(len(items)), key=lambda i: (items[i].doc.published, items[i].ident))
     postings: dict[str, list[int]] = defaultdict(list)
-    for i, ks in enumerate(keys):
-        for k in ks:
-            postings[k].append(i)
     best: dict[int, dict[int, relate.Link]] = defaultdict(dict)
-    for i, it in enumerate(items):
+    for i in order:
+        it = items[i]
         cands: set[int] = set()
         for k in keys[i]:
             near = [j for j in postings[k] if abs(items[j].doc.published - it.doc.published) <= window]
             if len(near) > MAX_POSTINGS:
-                # as the store: the postings nearest in time, never more than MAX_POSTINGS per key
                 near = sorted(near, key=lambda j: abs(items[j].doc.published - it.doc.published))[:MAX_POSTINGS]
             cands.update(near)
-        for j in cands:
-            if story[j] == story[i] or j < i:
-                continue
-            link = relate.relate(it.fp, items[j].fp)
-            if link is None:
-                continue
+        mass = {j: sum(sim.idf(k[2:]) for k in keys[i] & keys[j]) for j in cands if story[j] != story[i]}
+        found = []
+        for j in sorted(mass, key=lambda j: (-mass[j], j))[:MAX_CANDIDATES]:
+            link = relate.relate(it.fp, items[j].fp, profiles[i], profiles[j], event=False)
+            if link is not None:
+                found.append((link, j))
+        found.sort(key=lambda f: (-f[0].score, f[1]))
+        for n, (link, j) in enumerate(found):
+            if n < EVENT_CHECKS:
+                link = relate.with_event(link, it.fp, items[j].fp)
             for a, b in ((story[i], story[j]), (story[j], story[i])):
                 old = best[a].get(b)
                 if old is None or link.score > old.score:
                     best[a][b] = link
+        for k in keys[i]:
+            postings[k].append(i)
     return {s: sorted(d.items(), key=lambda kv: (-kv[1].score, kv[0])) for s, d in best.items()}
 
 
@@ -167,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", choices=["ecb", "uci", "uci-sparse"])
     ap.add_argument("--examples", type=int, default=3)
     ap.add_argument("--window-days", type=float, default=relate.WINDOW_DAYS)
+    ap.add_argument("--max-candidates", type=int, default=60)
     args = ap.parse_args(argv)
+    globals()["MAX_CANDIDATES"] = args.max_candidates
     print(f"{'scenario':<12} {'stories':>7} {'P@3':>6} {'cover':>6} {'hit':>6} {'w/rel':>6} {'linked':>6} {'s':>5}")
     for name in args.only or ["ecb", "uci", "uci-sparse"]:
         t0 = time.perf_counter()

@@ -99,11 +99,14 @@ def index_keys(fp: Fingerprint) -> frozenset[str]:
 
 
 def relate(
-    a: Fingerprint, b: Fingerprint, va: dict[str, float] | None = None, vb: dict[str, float] | None = None
+    a: Fingerprint, b: Fingerprint, va: dict[str, float] | None = None, vb: dict[str, float] | None = None,
+    *, event: bool = True,
 ) -> Link | None:
     """How ``a`` and ``b`` are related, or ``None``. Symmetric; the caller keeps
     an article's own story (its variants) out. ``va``/``vb``: their profiles, when
-    the caller already has them (one article is compared with many)."""
+    the caller already has them (one article is compared with many). ``event=False``
+    leaves out the (costly) same-event check: every link is "same subject", and
+    :func:`with_event` can check the best ones afterwards."""
     va = profile(a) if va is None else va
     vb = profile(b) if vb is None else vb
     if not va or not vb:
@@ -126,12 +129,20 @@ def relate(
             or sum(idf(t) for t in title_shared) < MIN_TITLE_SHARED_INFO
         ):
             return None
-    event = similarity.compare(a, b, "event") is not None
-    score = cosine + (EVENT_BONUS if event else 0.0)
+    link = Link(round(cosine / _decay(a, b), 6), "same subject", tuple(shared[:SHOWN_WORDS]))
+    return with_event(link, a, b) if event else link
+
+
+def with_event(link: Link, a: Fingerprint, b: Fingerprint) -> Link:
+    """``link`` ranked higher when ``a`` and ``b`` report the same event (the merge stage's event rule)."""
+    if link.kind == "same event" or similarity.compare(a, b, "event") is None:
+        return link
+    return Link(round(link.score + EVENT_BONUS / _decay(a, b), 6), "same event", link.shared)
+
+
+def _decay(a: Fingerprint, b: Fingerprint) -> float:
     hours = similarity.hours_apart(a, b)
-    if hours is not None:
-        score /= 1.0 + hours / RECENCY_HOURS
-    return Link(round(score, 6), "same event" if event else "same subject", tuple(shared[:SHOWN_WORDS]))
+    return 1.0 if hours is None else 1.0 + hours / RECENCY_HOURS
 
 
 def _title_profile(words: set[str]) -> dict[str, float]:
