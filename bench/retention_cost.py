@@ -64,7 +64,11 @@ def main() -> None:
                   published=now - timedelta(days=180) * (k / n) - timedelta(minutes=1))
             for k in range(n)
         ]
-        built = timed(lambda: [store.ingest("a", entries[i:i + 500], now, 72 * 3600) for i in range(0, n, 500)])
+        # each batch stored when it was published: retention counts both dates
+        built = timed(lambda: [
+            store.ingest("a", entries[i:i + 500], max(e.published for e in entries[i:i + 500]), 72 * 3600)
+            for i in range(0, n, 500)
+        ])
         publish = timed(lambda: publish_all(store, cfg, now))
         steady_cfg = config_from_dict({**raw, "storage": {**raw["storage"], "keep_days": 365}}, cfg.path)
         steady = timed(lambda: prune(store, steady_cfg, now))

@@ -50,10 +50,12 @@ def _entries(prefix: str, n: int, published: datetime) -> list[Entry]:
 def _fill(tmp_path: Path, cfg) -> Store:
     store = Store(cfg.database_url())
     store.sync_sources([("a", "https://a.example/"), ("b", "https://b.example/")])
-    store.ingest("a", _entries("old", 6, NOW - timedelta(days=200)), NOW, 72 * 3600)
+    # Old stories were stored when they were published: retention counts both dates.
+    then = NOW - timedelta(days=200)
+    store.ingest("a", _entries("old", 6, then), then, 72 * 3600)
     store.ingest("a", _entries("new", 3, NOW - timedelta(days=1)), NOW, 72 * 3600)
     # The same old article under another source: one story of two articles.
-    store.ingest("b", _entries("old", 1, NOW - timedelta(days=200)), NOW, 72 * 3600)
+    store.ingest("b", _entries("old", 1, then), then, 72 * 3600)
     return store
 
 
@@ -131,7 +133,8 @@ def test_sqlite_space_is_given_back_incrementally(tmp_path):
     store = Store(cfg.database_url())
     store.sync_sources([("a", "https://a.example/"), ("b", "https://b.example/")])
     for batch in range(8):
-        store.ingest("a", _entries(f"bulk{batch}x", 40, NOW - timedelta(days=300 + batch)), NOW, 72 * 3600)
+        then = NOW - timedelta(days=300 + batch)
+        store.ingest("a", _entries(f"bulk{batch}x", 40, then), then, 72 * 3600)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2  # incremental, from the start
     store.engine.dispose()
@@ -160,4 +163,15 @@ def test_a_store_made_before_incremental_mode_is_converted_once(tmp_path):
     with sqlite3.connect(tmp_path / "store.db") as conn:
         assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    store.close()
+
+
+def test_old_stories_stored_recently_are_kept(tmp_path):
+    """An archive feed (or a replay of old data) ingested today keeps its stories keep_days too."""
+    cfg = _config(tmp_path, keep_days=90, limit=1)
+    store = Store(cfg.database_url())
+    store.sync_sources([("a", "https://a.example/")])
+    store.ingest("a", _entries("old", 5, NOW - timedelta(days=4000)), NOW, 72 * 3600)
+    assert prune(store, cfg, NOW).stories == 0
+    assert prune(store, cfg, NOW + timedelta(days=91)).stories == 4  # the feed still holds one
     store.close()

@@ -1,6 +1,8 @@
 """Retention: ``[storage] keep_days`` prunes what no published feed shows any more.
 
-A story older than ``keep_days`` (by its publication date) goes, with its
+A story older than ``keep_days`` goes (published and stored that long ago: an
+archive feed ingested today keeps its old stories ``keep_days`` too, and the
+merge benchmarks, which replay 2013-2014 data, lose nothing), with its
 articles, their merge-index postings (``article_keys``), the aliases that
 point at it, the splits that name it and its articles' related-story links
 (``article_links``, both ways), unless a
@@ -72,7 +74,12 @@ def prune(store: Store, config: Config, now: datetime) -> PruneResult:
         return PruneResult()
     with store.session() as s:
         held = held_story_ids(s, config, now)
-        old = [sid for sid in s.scalars(select(StoryRow.id).where(StoryRow.published < limit)) if sid not in held]
+        old = [
+            sid for sid in s.scalars(
+                select(StoryRow.id).where(StoryRow.published < limit, StoryRow.created_at < limit)
+            )
+            if sid not in held
+        ]
         articles = 0
         for start in range(0, len(old), CHUNK):
             articles += _delete_stories(s, old[start:start + CHUNK])
