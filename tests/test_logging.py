@@ -28,7 +28,7 @@ def test_json_lines_name_source_and_story_for_every_event(feed_server, tmp_path)
     assert out.returncode == 1
     lines = [line for line in out.stderr.splitlines() if line.startswith("{")]
     events = [json.loads(line) for line in lines]  # every logged line is one JSON object
-    assert len(events) >= 5
+    assert len(events) >= 5, [e["message"] for e in events]
     by_event: dict[str, list[dict]] = {}
     for e in events:
         assert {"time", "level", "logger", "message"} <= set(e)

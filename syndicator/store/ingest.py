@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -19,6 +20,8 @@ from syndicator.similarity import Fingerprint
 from syndicator.store import related
 from syndicator.store.schema import ArticleKeyRow, ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
+
+log = logging.getLogger(__name__)
 
 # Article ids are derived from (source, guid) so the same item always gets
 # the same id, in every process and on every retry.
@@ -114,6 +117,7 @@ def ingest_entries(
         _fill(row, entry, fp)
         _fill_full_text(row, full_texts.get(entry.guid))
         _place(s, row, fp, now, window, level, stats, stock)
+        _log_placed(source.name, row)
         s.add(row)
         s.flush()
         _index(s, row, fp)  # later entries of this batch must see this one as a candidate
@@ -298,6 +302,16 @@ def _splits(s: Session, story_ids: set[str]) -> frozenset[tuple[str, str]]:
         )
     ).all()
     return frozenset((a, b) for a, b in rows)
+
+
+def _log_placed(source: str, row: ArticleRow) -> None:
+    rule = (row.merge_reason or {}).get("rule", "")
+    if rule == "new":
+        log.info("new story %s: %s", row.story_id, row.title,
+                 extra={"event": "story", "source": source, "story": row.story_id, "article": row.id})
+    else:
+        log.info("merged into story %s (%s): %s", row.story_id, rule, row.title,
+                 extra={"event": "merge", "source": source, "story": row.story_id, "article": row.id, "rule": rule})
 
 
 def _place(
