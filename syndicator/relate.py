@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from syndicator import similarity
 from syndicator.similarity import STOPWORDS, Fingerprint, idf
 
-LIMIT = 5  # links per story, by default
-WINDOW_DAYS = 14.0  # related stories are published at most this far apart, by default
+WINDOW_DAYS = 14.0  # related stories are published at most this far apart ([related] window's default)
 
 KEY_PREFIX = "r:"
 KEY_TERMS = 10  # an article's N heaviest informative words are its keys
@@ -155,8 +154,3 @@ def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
     na = math.sqrt(sum(w * w for _, w in sorted(a.items())))
     nb = math.sqrt(sum(w * w for _, w in sorted(b.items())))
     return dot / (na * nb) if na and nb else 0.0
-
-
-def best(links: dict[str, Link], limit: int = LIMIT) -> list[tuple[str, Link]]:
-    """The ``limit`` best of ``{story id: link}``: highest score first, ties by id (stable)."""
-    return sorted(links.items(), key=lambda kv: (-kv[1].score, kv[0]))[:limit]
