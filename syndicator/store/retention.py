@@ -1,6 +1,6 @@
 """Retention: ``[storage] keep_days`` prunes what no published feed shows any more.
 
-A story older than ``keep_days`` goes (published and stored that long ago: an
+A story older than ``keep_days`` goes (published, and all its articles fetched, that long ago: an
 archive feed ingested today keeps its old stories ``keep_days`` too, and the
 merge benchmarks, which replay 2013-2014 data, lose nothing), with its
 articles, their merge-index postings (``article_keys``), the aliases that
@@ -76,7 +76,14 @@ def prune(store: Store, config: Config, now: datetime) -> PruneResult:
         held = held_story_ids(s, config, now)
         old = [
             sid for sid in s.scalars(
-                select(StoryRow.id).where(StoryRow.published < limit, StoryRow.created_at < limit)
+                select(StoryRow.id).where(
+                    StoryRow.published < limit,
+                    # by its articles' fetch times, not the story's own creation: an unmerge makes a new story
+                    # of an old article
+                    ~select(ArticleRow.id)
+                    .where(ArticleRow.story_id == StoryRow.id, ArticleRow.fetched_at >= limit)
+                    .exists(),
+                )
             )
             if sid not in held
         ]
