@@ -10,18 +10,8 @@ import feedparser
 import httpx
 import pytest
 
-from tests.conftest import Resource, start_daemon, syndicator, write_config
+from tests.conftest import Resource, start_daemon, syndicator, wait_until, write_config
 from tests.feedmaker import It, rss2
-
-
-def _wait(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -46,10 +36,10 @@ def test_run_refreshes_due_sources_serves_and_stops_cleanly(feed_server, tmp_pat
             r = httpx.get(url)
             return {e.title for e in feedparser.parse(r.content).entries} if r.status_code == 200 else set()
 
-        _wait(lambda: titles() == {"First story", "Hourly"})
+        wait_until(lambda: titles() == {"First story", "Hourly"})
         # A new item appears at the source: the next due refresh picks it up and republishes.
         feed_server.resources["/d.xml"] = Resource(rss2([*items, It("Second story", "https://d.example/2", "2")]))
-        _wait(lambda: "Second story" in titles())
+        wait_until(lambda: "Second story" in titles())
         assert len(feed_server.requests_for("/d.xml")) >= 2
         assert len(feed_server.requests_for("/slow.xml")) == 1  # not due again for an hour
 

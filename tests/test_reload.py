@@ -9,18 +9,8 @@ import time
 import feedparser
 import httpx
 
-from tests.conftest import Resource, start_daemon, write_config
+from tests.conftest import Resource, start_daemon, wait_until, write_config
 from tests.feedmaker import It, rss2
-
-
-def _wait(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def test_sighup_reloads_the_configuration_and_refuses_a_broken_one(feed_server, tmp_path):
@@ -36,13 +26,13 @@ def test_sighup_reloads_the_configuration_and_refuses_a_broken_one(feed_server, 
         return {e.title for e in feedparser.parse(r.content).entries} if r.status_code == 200 else set()
 
     try:
-        _wait(lambda: titles() == {"Story from a"})
+        wait_until(lambda: titles() == {"Story from a"})
         # Add source b and a feed of b alone.
         write_config(tmp_path, {"a": a, "b": b}, extra='[scheduler]\ntick = "1s"\n',
                      feeds='[[feeds]]\nname = "all"\nsources = ["*"]\n[[feeds]]\nname = "bee"\nsources = ["b"]\n')
         proc.send_signal(signal.SIGHUP)
-        _wait(lambda: titles() == {"Story from a", "Story from b"})
-        _wait(lambda: titles("bee") == {"Story from b"})
+        wait_until(lambda: titles() == {"Story from a", "Story from b"})
+        wait_until(lambda: titles("bee") == {"Story from b"})
         # A broken file: refused, the running configuration (both sources, both feeds) stays.
         good = cfg.read_text()
         cfg.write_text(good + '[[sources]]\nname = "c"\nurl = "gopher://nope/"\n')
@@ -53,7 +43,7 @@ def test_sighup_reloads_the_configuration_and_refuses_a_broken_one(feed_server, 
         # Remove source a: its story leaves the feeds.
         write_config(tmp_path, {"b": b}, extra='[scheduler]\ntick = "1s"\n')
         proc.send_signal(signal.SIGHUP)
-        _wait(lambda: titles() == {"Story from b"})
+        wait_until(lambda: titles() == {"Story from b"})
         assert len(feed_server.requests_for("/b.xml")) == 1  # no restart: b was fetched once, not again
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
