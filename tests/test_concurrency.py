@@ -104,7 +104,9 @@ def test_daemon_and_manual_refreshes_share_one_store(feed_server, tmp_path: Path
     # No source fetched twice at once: per path, each request starts after the previous one ended.
     for s in range(SOURCES):
         reqs = sorted(feed_server.requests_for(f"/d{s}.xml"), key=lambda r: r.started)
-        assert len(reqs) >= 5, len(reqs)
+        # At least three fetches, so that two could have overlapped twice. Not more: how many of the 8 manual
+        # refreshes find a source leased by another process depends on timing (a CI run saw 4 for one source).
+        assert len(reqs) >= 3, len(reqs)
         for before, after in itertools.pairwise(reqs):
             assert after.started >= before.ended, (s, before, after)
     deferred = sum(run.stdout.count("being fetched by another process") for run in manual)
