@@ -41,6 +41,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from syndicator import semantic  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "stories"
+if not DATA.is_dir():  # a worktree under /work/wt/ rather than a checkout beside shared/
+    DATA = Path("/work/shared/data/stories")
 TARGET_PRECISION = 0.97
 GRID = (  # bands, bits, flips: at most 16 keys
     (16, 8, 0),

@@ -38,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 from syndicator import similarity as sim  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "stories"
+if not DATA.is_dir():  # a worktree under /work/wt/ rather than a checkout beside shared/
+    DATA = Path("/work/shared/data/stories")
 WINDOW = timedelta(hours=72)
 SEED = 20240611
 
