@@ -32,6 +32,9 @@ Decision rules (``level="article"``), each one symmetric in ``a`` and ``b``:
   contradict it.
 * ``headline-close``: one source's headline rewrite within CLOSE_HOURS that
   shares a rare word (a name) and enough idf mass.
+* ``headline-source``: for items without informative bodies, one source's
+  headline variants within CLOSE_HOURS that share a fairly rare word and
+  some of their wording.
 
 ``level="event"`` adds ``event``: different articles on the same event, judged
 on the tf-idf cosine of headline+body words plus the cosine of name counts
@@ -104,6 +107,10 @@ RARE_IDF = 8.0  # a word this rare on both sides but not shared contradicts
 HEADLINE_MAX_HOURS = 48.0  # headline-only: published at most this far apart
 CLOSE_HOURS = 6.0  # headline variants: one source, published this close (both dates known)
 CLOSE_TITLE_INFO = 10.0  # ... idf mass of the shared headline words, one of them rare (RARE_IDF)
+# Neither body informative (headline-only items): one source's variants within CLOSE_HOURS may
+# instead share a less rare word (CLOSE_WORD_IDF) when the headlines overlap this much (weighted Jaccard).
+CLOSE_WORD_IDF = 6.0
+CLOSE_TITLE_SIM = 0.15
 EVENT_SIM = 0.15  # event: weighted cosine of headline+body words, at least
 EVENT_NAME_SIM = 0.20  # event: weighted cosine of name counts, at least
 SEMANTIC_SHARED_INFO = 25.0  # ... or a lower cosine with this much idf mass of shared headline words
@@ -795,7 +802,34 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
         # cannot say it is the same report (ECB+: a short wire line matched the
         # opening of a different event's article).
         return None
+    if _same_source_variants(a, b, ta, tb, title_sim, hours):
+        return Match(round(title_sim, 3), "headline-source", signals)
     return _semantic_headline(a, b, ta, tb, signals)
+
+
+def _same_source_variants(
+    a: Fingerprint, b: Fingerprint, ta: set[str], tb: set[str], title_sim: float, hours: float | None
+) -> bool:
+    """One source's headline variants, for items without informative bodies.
+
+    Published within CLOSE_HOURS, sharing a fairly rare word (CLOSE_WORD_IDF)
+    and some of their wording (CLOSE_TITLE_SIM), with no contradicting names
+    or rare words. Never across sources: a topic's headlines of one day share
+    such words all the time, and UCI's day of headlines from 1,700 publishers
+    chained into large stories on them (pairwise precision 0.975 -> 0.6 and
+    lower, bench/similarity_offline.py); even a shared five-word phrase
+    (-> 0.90) was not worth its recall (docs/merge_quality.md).
+    """
+    return bool(
+        a.source
+        and a.source == b.source
+        and hours is not None
+        and hours <= CLOSE_HOURS
+        and title_sim >= CLOSE_TITLE_SIM
+        and any(idf(w) >= CLOSE_WORD_IDF for w in ta & tb)
+        and not _contradicts(ta, tb)
+        and not _names_contradict(a.title_names, b.title_names)
+    )
 
 
 def _semantic_headline(a: Fingerprint, b: Fingerprint, ta: set[str], tb: set[str], signals: dict) -> Match | None:
