@@ -48,7 +48,10 @@ on vetoes that say "another event" whatever the word overlap:
   headline and the first sentences above passing mentions later on) that the
   other one only mentions in passing or not at all (Tara Reid / Lindsay Lohan);
 * specific facts of the lead: the weekdays named in the headline and first two
-  sentences, the ages ("33-year-old") and the scores ("31-24") differ.
+  sentences, the ages ("33-year-old") and the scores ("31-24") differ;
+* undated against dated: one article names a year in its lead and the other
+  names none (the same patch story of 2008 and of 2013) needs text and names
+  that agree well beyond the bar.
 
 Two articles that agree on their two main names need less word overlap than
 two that do not. Every article match is also an event match.
@@ -118,6 +121,7 @@ SEMANTIC_MAX_HOURS = 48.0  # semantic headline matches: published at most this f
 EVENT_CLOSE_SUM = 1.4  # ... and with this much, agreeing main names outweigh a secondary name's weight
 EVENT_SUM = 0.85  # event: text cosine + name cosine, at least
 EVENT_AGREE_SUM = 0.50  # ... or this much when both agree on their main names
+EVENT_UNDATED_SUM = 1.2  # ... or this much when one dates its lead with a year and the other names no year
 MIN_EVENT_INFO = 40.0  # event: informative text on both sides
 ENTITY_KEEP = 24  # a fingerprint keeps the N heaviest entities
 ENTITY_TITLE_WEIGHT = 3.0  # entity profile: a mention in the headline counts this much,
@@ -182,6 +186,7 @@ class Fingerprint:
     entities: tuple[str, ...] = ()
     entity_weights: tuple[float, ...] = ()
     lead_days: tuple[str, ...] = ()  # weekdays named in the headline and first sentences
+    lead_years: tuple[str, ...] = ()  # years named in the headline and first sentences
     ages: tuple[str, ...] = ()  # "33" of "33-year-old", sorted
     scores: tuple[str, ...] = ()  # "24-31" of "31-24" (lower first), sorted
 
@@ -497,6 +502,7 @@ def fingerprint(doc: Doc) -> Fingerprint:
         entities=entities,
         entity_weights=entity_weights,
         lead_days=_lead_days(title_text, sentences),
+        lead_years=_years(" . ".join([title_text, *sentences[:LEAD_DAY_SENTENCES]])),
         ages=_ages(title_text + " . " + body_text),
         scores=_scores(title_text + " . " + body_text),
         body_truncated=truncated,
@@ -521,6 +527,7 @@ def fingerprint_to_dict(fp: Fingerprint) -> dict:
         "entities": list(fp.entities),
         "entity_weights": list(fp.entity_weights),
         "lead_days": list(fp.lead_days),
+        "lead_years": list(fp.lead_years),
         "ages": list(fp.ages),
         "scores": list(fp.scores),
         "body_truncated": fp.body_truncated,
@@ -543,6 +550,7 @@ def fingerprint_from_dict(d: dict) -> Fingerprint:
         entities=tuple(d.get("entities", ())),
         entity_weights=tuple(float(w) for w in d.get("entity_weights", ())),
         lead_days=tuple(d.get("lead_days", ())),
+        lead_years=tuple(d.get("lead_years", ())),
         ages=tuple(d.get("ages", ())),
         scores=tuple(d.get("scores", ())),
         body_truncated=bool(d.get("body_truncated", False)),
@@ -876,9 +884,23 @@ def _contradicts(ta: set[str], tb: set[str]) -> bool:
 
 
 def _name_vector(fp: Fingerprint) -> dict[str, float]:
+    if not fp.body:
+        # Only a headline (a feed that carries the first sentence alone): the
+        # names of a sentence-case headline are all it says about who and where.
+        return {n: idf(n) for n in fp.title_names if idf(n) >= MIN_KEY_IDF}
     return {
         n: (1.0 + math.log(c)) * idf(n) for n, c in zip(fp.names, fp.name_counts, strict=False) if idf(n) >= MIN_KEY_IDF
     }
+
+
+def _undated_against_dated(a: Fingerprint, b: Fingerprint) -> bool:
+    """One article dates its lead with a year, the other names no year at all.
+
+    Then the years cannot say whether it is the same event or the same kind
+    of event another year (Microsoft's emergency Internet Explorer patch of
+    2008 and of 2013, told in the same words).
+    """
+    return bool((a.lead_years and not b.years) or (b.lead_years and not a.years))
 
 
 def _years_contradict(a: Fingerprint, b: Fingerprint) -> bool:
@@ -955,6 +977,8 @@ def _compare_event(a: Fingerprint, b: Fingerprint) -> Match | None:
         return None
     agree = _main_entities_agree(a, b)
     if cos + name_cos < (EVENT_AGREE_SUM if agree else EVENT_SUM):
+        return None
+    if _undated_against_dated(a, b) and cos + name_cos < EVENT_UNDATED_SUM:
         return None
     if _event_veto(a, b):
         return None
