@@ -314,6 +314,69 @@ def test_one_source_rewriting_a_headline_within_hours_matches() -> None:
     assert not matches(a, fp(t2, source="Upworthy", hours=30))
 
 
+def test_one_source_headline_only_variants_sharing_a_fairly_rare_word_match() -> None:
+    # Upworthy variants: "shutdown" is rare-ish (not rare enough for headline-close), and the
+    # headlines share a little wording besides.
+    t1 = "The Truth About What The Shutdown Did To Some People Is Right Here"
+    t2 = "National Park Service Workers Tell The Truth About The Shutdown, And It's Haunting"
+    a = fp(t1, source="Upworthy")
+    b = fp(t2, source="Upworthy", hours=3)
+    assert matches(a, b)
+    assert compare(a, b).kind == "headline-source"
+    # two sources, or hours apart, or a common shared word only: no
+    assert not matches(a, fp(t2, source="Other", hours=3))
+    assert not matches(a, fp(t2, source="Upworthy", hours=8))
+    assert not matches(
+        fp("The Truth About Your Morning Coffee Is Right Here", source="U"),
+        fp("Tell The Truth About Working Nights", source="U", hours=1),
+    )
+    # an informative body on one side: the headlines alone do not decide
+    assert not matches(a, fp(t2, LEDE, source="Upworthy", hours=3))
+
+
+def test_event_level_an_undated_report_needs_more_against_a_dated_one() -> None:
+    body_a = (
+        "Microsoft released an emergency patch for Internet Explorer on Wednesday, fixing a "
+        "flaw that attackers used to take over Windows computers, Microsoft said in 2008. "
+        "Microsoft urged every Internet Explorer user to install the update at once."
+    )
+    body_d = (
+        "Security researchers told Windows users to install an out-of-band Microsoft update after "
+        "criminals attacked the browser through booby-trapped web pages. The company rated the Internet "
+        "Explorer hole critical{year}, and analysts at Symantec said attacks were still limited."
+    )
+    a = fp("Microsoft patches Internet Explorer flaw", body_a, source="A")
+    dated = fp("Browser hole prompts urgent update", body_d.format(year=" in 2008"), source="B", hours=2)
+    undated = fp("Browser hole prompts urgent update", body_d.format(year=""), source="B", hours=2)
+    assert a.lead_years == ("2008",) and undated.years == ()
+    assert matches(a, dated, "event")
+    assert not matches(a, undated, "event")  # the same words might be this year's patch or another's
+    # ... unless the texts agree well beyond the event bar
+    close = fp(
+        "Emergency fix for Internet Explorer",
+        "On Wednesday Microsoft shipped an emergency Internet Explorer patch: attackers had used the flaw "
+        "to take over Windows computers. Every Internet Explorer user should install the update at once, "
+        "Microsoft urged.",
+        source="B",
+    )
+    assert not matches(a, close)
+    assert matches(a, close, "event")
+
+
+def test_event_level_a_body_less_report_uses_its_headline_names() -> None:
+    # ECB+ gives some reports as their first sentence alone.
+    line = fp("Relatively unknown actor Matt Smith was named as the next star of Doctor Who by the BBC")
+    report = fp(
+        "Matt Smith named as the eleventh Doctor",
+        "The BBC has named Matt Smith, 26, as the new star of Doctor Who. Smith will take over from "
+        "David Tennant next year. Doctor Who fans had expected a better known actor, the BBC said, "
+        "but Smith impressed the producers.",
+        source="B",
+    )
+    assert line.body == () and line.title_names
+    assert matches(line, report, "event")
+
+
 def test_unknown_level_is_rejected() -> None:
     with pytest.raises(ValueError):
         compare(fingerprint(REID), fingerprint(LOHAN), "topic")
@@ -418,7 +481,7 @@ def test_event_level_scores_that_differ_are_two_games() -> None:
 def test_fingerprint_from_an_older_dict_still_compares() -> None:
     f = fingerprint(REID)
     d = fingerprint_to_dict(f)
-    for k in ("entities", "entity_weights", "lead_days", "ages", "scores"):
+    for k in ("entities", "entity_weights", "lead_days", "lead_years", "ages", "scores"):
         d.pop(k)
     d["v"] = 4
     old = fingerprint_from_dict(d)
