@@ -965,6 +965,10 @@ def _event_veto(a: Fingerprint, b: Fingerprint) -> str:
 
 
 def _compare_event(a: Fingerprint, b: Fingerprint) -> Match | None:
+    if not a.body and not b.body:
+        # Two headlines alone: the article rules said all they can (a day of
+        # headlines shares names across events all the time).
+        return None
     va, vb = _vector(a), _vector(b)
     if _info(set(va)) < MIN_EVENT_INFO or _info(set(vb)) < MIN_EVENT_INFO:
         return None
