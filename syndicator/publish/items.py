@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from html import escape
 
@@ -57,13 +57,21 @@ class Item:
     article_ids: tuple[str, ...]
 
     def content_hash(self) -> str:
-        """Hash of everything a reader sees except ``updated`` itself."""
-        data = asdict(self)
-        data.pop("updated")
+        """Hash of everything a reader sees except ``updated`` itself.
+
+        Stored as each story's ``item_hash``: the JSON hashed must stay what ``dataclasses.asdict`` gives
+        (tests/test_publish_cost.py checks), or every story's ``updated`` would move on upgrade. Built by
+        hand because ``asdict`` deep-copies every value, which was a sixth of an unchanged publish.
+        """
+        data = {f: getattr(self, f) for f in _ITEM_FIELDS}
         data["published"] = self.published.isoformat()
+        data["variants"] = [{"title": v.title, "url": v.url, "source": v.source} for v in self.variants]
+        data["related"] = [{"id": r.id, "title": r.title, "url": r.url} for r in self.related]
         blob = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
+
+_ITEM_FIELDS = tuple(f.name for f in fields(Item) if f.name != "updated")
 
 # Newest stories looked at first when choosing a feed's stories (see feed_story_ids).
 RECENT_SCAN = 2000
