@@ -55,7 +55,8 @@ def _entries(source: str, n: int, newest: datetime, step: timedelta, topic: str 
 
 @pytest.fixture
 def store(tmp_path):
-    """Source a publishes often, b rarely and long ago, c copies two of a's bodies (merged: variants)."""
+    """Source a publishes often, b rarely and long ago, c copies two of a's bodies (merged: variants)
+    and has three stories published at the same moment as one of a's."""
     with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
         store.sync_sources([(n, f"https://{n}.example/") for n in SOURCES])
         store.ingest("a", _entries("a", 40, NOW, timedelta(hours=1)), NOW, 72 * 3600)
@@ -63,6 +64,9 @@ def store(tmp_path):
         copies = [replace(e, guid=f"c{k}", url=f"https://c.example/{k}", title=f"Copy {k}")
                   for k, e in enumerate(_entries("a", 2, NOW, timedelta(hours=1)))]
         store.ingest("c", copies, NOW + timedelta(minutes=5), 72 * 3600)
+        # Stories of their own published at the same moment as one of a's: their order is their ids'.
+        ties = [replace(e, published=NOW - timedelta(hours=2)) for e in _entries("c", 3, NOW, timedelta(0), "tie")]
+        store.ingest("c", ties, NOW + timedelta(minutes=6), 72 * 3600)
         yield store
 
 
