@@ -242,6 +242,9 @@ def _config(db: Path, out_dir: Path):
     cfg = out_dir / "syndicator.toml"
     lines = ["[storage]", f'url = "sqlite:///{db}"', "[output]", f'dir = "{out_dir / "public"}"',
              "[merge]", "semantic = false"]
+    # Every source of the store is configured, so the feed of all sources is one of the whole store.
+    for i in range(SOURCES):
+        lines += ["[[sources]]", f'name = "s{i:04d}"', f'url = "http://127.0.0.1/{i}"']
     for i in range(NEW_SOURCES):
         lines += ["[[sources]]", f'name = "new{i:02d}"', f'url = "http://127.0.0.1/new/{i}"']
     lines += ["[[feeds]]", 'name = "all"', 'title = "All"', 'sources = ["*"]', "limit = 100"]
