@@ -84,10 +84,12 @@ def _reference_story_ids(s, names: tuple[str, ...], feed, now: datetime) -> list
     return [r.id for r in stories][: feed.limit]
 
 
-@pytest.mark.parametrize("scan", [1, 7, 2000])
-def test_feed_stories_are_the_same_however_they_are_found(store, tmp_path, monkeypatch, scan):
-    # scan 1 and 7: the newest stories hold too few of a feed's stories, so the sources' articles are asked.
+@pytest.mark.parametrize(("scan", "factor"), [(1, 1), (7, 1), (2000, 20)])
+def test_feed_stories_are_the_same_however_they_are_found(store, tmp_path, monkeypatch, scan, factor):
+    # The first two: the newest stories hold too few of some feeds' stories, so their sources' articles are
+    # asked; the last: the store holds fewer stories than are looked at.
     monkeypatch.setattr(items, "RECENT_SCAN", scan)
+    monkeypatch.setattr(items, "SCAN_FACTOR", factor)
     feeds = [
         {"name": "all", "sources": ["*"], "limit": 10},
         {"name": "rare", "sources": ["b"], "limit": 3},

@@ -73,8 +73,10 @@ class Item:
 
 _ITEM_FIELDS = tuple(f.name for f in fields(Item) if f.name != "updated")
 
-# Newest stories looked at first when choosing a feed's stories (see feed_story_ids).
+# How many of the newest stories are looked at, at most, before a feed's stories are looked for from its
+# sources' articles (see feed_story_ids): the larger of these two.
 RECENT_SCAN = 2000
+SCAN_FACTOR = 20  # times the feed's limit
 
 
 def feed_story_ids(s: Session, config: Config, feed: FeedConfig, now: datetime | None = None) -> list[str]:
@@ -87,14 +89,21 @@ def feed_story_ids(s: Session, config: Config, feed: FeedConfig, now: datetime |
     too few of them qualify (a feed of rare sources, strict filters) does it ask the other
     way round, from the sources' articles, which costs what those sources hold."""
     names = feed.sources if "*" not in feed.sources else tuple(src.name for src in config.sources)
-    scan = max(RECENT_SCAN, 20 * feed.limit)
-    recent = list(s.scalars(_with_article_from(
-        select(StoryRow.id, StoryRow.published).order_by(StoryRow.published.desc(), StoryRow.id).limit(scan),
-        names,
-    )))
-    kept = _passing(s, feed, recent, now, feed.limit)
-    if len(kept) >= feed.limit or _at_most(s, scan):
-        return kept[: feed.limit]
+    # A feed of most sources finds its stories among the first 2 x limit; one of fewer sources looks
+    # further, up to RECENT_SCAN stories (or SCAN_FACTOR x limit), before asking the other way round.
+    last = max(RECENT_SCAN, SCAN_FACTOR * feed.limit)
+    scan = min(2 * feed.limit, last)
+    while True:
+        recent = list(s.scalars(_with_article_from(
+            select(StoryRow.id, StoryRow.published).order_by(StoryRow.published.desc(), StoryRow.id).limit(scan),
+            names,
+        )))
+        kept = _passing(s, feed, recent, now, feed.limit)
+        if len(kept) >= feed.limit or _at_most(s, scan):
+            return kept[: feed.limit]
+        if scan >= last:
+            break
+        scan = min(scan * 8, last)
     base = (
         select(StoryRow.id)
         .join(ArticleRow, ArticleRow.story_id == StoryRow.id)
