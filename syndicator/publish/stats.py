@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from syndicator.store.schema import ArticleRow, StoryRow
@@ -65,7 +65,8 @@ def daily_activity(s: Session, days: int = DAYS) -> DailyActivity:
     # Counted by the database, one row per day back: reading every article of the window into Python
     # cost most of a publish once the window held ~10k articles.
     rule = ArticleRow.merge_reason["rule"].as_string()
-    joined = and_(rule.is_not(None), rule != "", rule.not_in(sorted(_NOT_MERGES)))
+    # One NOT IN, so the JSON is read once per row; a missing rule (NULL) is no merge, as "" is.
+    joined = rule.not_in(sorted({"", *_NOT_MERGES}))
     a_day = _day_number(ArticleRow.fetched_at, bounds)
     articles: dict[int, tuple[int, int]] = {
         day: (n, merged or 0)
@@ -93,11 +94,16 @@ def daily_activity(s: Session, days: int = DAYS) -> DailyActivity:
     )
 
 
-def _day_number(column, bounds: list[datetime]):
-    """Which of the days (0 = the first) ``column`` falls in: comparisons only, so the same SQL runs on
-    SQLite and PostgreSQL (no dialect-specific date functions); rows outside are filtered by the caller."""
-    whens = [(column < bound, k) for k, bound in enumerate(bounds[1:-1])]
-    return case(*whens, else_=len(bounds) - 2) if whens else literal(0)
+def _day_number(column, bounds: list[datetime], lo: int = 0, hi: int | None = None):
+    """Which of the days lo..hi-1 (0 = the first) ``column`` falls in, given it falls in one of them:
+    comparisons only, so the same SQL runs on SQLite and PostgreSQL (no dialect-specific date functions).
+    Halving the days each time costs 4 comparisons a row for 14 days, where a flat CASE costs up to 13."""
+    hi = len(bounds) - 1 if hi is None else hi
+    if hi - lo == 1:
+        return literal(lo)
+    mid = (lo + hi) // 2
+    return case((column < bounds[mid], _day_number(column, bounds, lo, mid)),
+                else_=_day_number(column, bounds, mid, hi))
 
 
 def read_daily_activity(store: Store, days: int = DAYS) -> DailyActivity:
