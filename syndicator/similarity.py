@@ -821,8 +821,8 @@ def _same_source_variants(
     """One source's headline variants, for items without informative bodies.
 
     Published within CLOSE_HOURS, sharing a fairly rare word (CLOSE_WORD_IDF)
-    and some of their wording (CLOSE_TITLE_SIM), with no contradicting names
-    or rare words. Never across sources: a topic's headlines of one day share
+    and some of their wording (CLOSE_TITLE_SIM), with no contradicting names,
+    rare words or numbers. Never across sources: a topic's headlines of one day share
     such words all the time, and UCI's day of headlines from 1,700 publishers
     chained into large stories on them (pairwise precision 0.975 -> 0.6 and
     lower, bench/similarity_offline.py); even a shared five-word phrase
@@ -837,6 +837,7 @@ def _same_source_variants(
         and any(idf(w) >= CLOSE_WORD_IDF for w in ta & tb)
         and not _contradicts(ta, tb)
         and not _names_contradict(a.title_names, b.title_names)
+        and not _numbers_differ(a, b)
     )
 
 
@@ -861,13 +862,17 @@ def _semantic_headline(a: Fingerprint, b: Fingerprint, ta: set[str], tb: set[str
         cos >= semantic.THRESHOLD_WITH_WORDS and signals.get("title_shared_info", 0.0) >= SEMANTIC_SHARED_INFO
     ):
         return None
-    numbers_a = {t for t in a.title if t[:1].isdigit()}
-    numbers_b = {t for t in b.title if t[:1].isdigit()}
-    if numbers_a and numbers_b and numbers_a != numbers_b:
-        return None
-    if _contradicts(ta, tb) or _names_contradict(a.title_names, b.title_names):
+    if _numbers_differ(a, b) or _contradicts(ta, tb) or _names_contradict(a.title_names, b.title_names):
         return None
     return Match(round(cos, 3), "semantic-headline", {**signals, "headline_cosine": round(cos, 3)})
+
+
+def _numbers_differ(a: Fingerprint, b: Fingerprint) -> bool:
+    """Both headlines carry numbers, not the same ones: a template's instances ("Story number 3",
+    "FTSE update 11.30am"), not variants of one story."""
+    numbers_a = {t for t in a.title if t[:1].isdigit()}
+    numbers_b = {t for t in b.title if t[:1].isdigit()}
+    return bool(numbers_a and numbers_b and numbers_a != numbers_b)
 
 
 def _names_contradict(na: tuple[str, ...], nb: tuple[str, ...]) -> bool:
