@@ -332,6 +332,10 @@ def test_one_source_headline_only_variants_sharing_a_fairly_rare_word_match() ->
     )
     # an informative body on one side: the headlines alone do not decide
     assert not matches(a, fp(t2, LEDE, source="Upworthy", hours=3))
+    # a template's instances, not variants
+    assert not matches(
+        fp("Story number 3 about the shutdown", source="U"), fp("Story number 4 about the shutdown", source="U")
+    )
 
 
 def test_event_level_an_undated_report_needs_more_against_a_dated_one() -> None:
