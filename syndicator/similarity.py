@@ -820,8 +820,10 @@ def _same_source_variants(
 ) -> bool:
     """One source's headline variants, for items without informative bodies.
 
-    Published within CLOSE_HOURS, sharing a fairly rare word (CLOSE_WORD_IDF)
-    and some of their wording (CLOSE_TITLE_SIM), with no contradicting names,
+    Published within CLOSE_HOURS, headlines of MIN_TITLE_CONTENT content words
+    at least ("Broken page" / "Huge page" say too little), sharing a fairly rare
+    word (CLOSE_WORD_IDF) and some of their wording (CLOSE_TITLE_SIM), with no
+    contradicting names,
     rare words or numbers. Never across sources: a topic's headlines of one day share
     such words all the time, and UCI's day of headlines from 1,700 publishers
     chained into large stories on them (pairwise precision 0.975 -> 0.6 and
@@ -833,6 +835,7 @@ def _same_source_variants(
         and a.source == b.source
         and hours is not None
         and hours <= CLOSE_HOURS
+        and min(len(ta), len(tb)) >= MIN_TITLE_CONTENT
         and title_sim >= CLOSE_TITLE_SIM
         and any(idf(w) >= CLOSE_WORD_IDF for w in ta & tb)
         and not _contradicts(ta, tb)

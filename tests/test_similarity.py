@@ -332,6 +332,8 @@ def test_one_source_headline_only_variants_sharing_a_fairly_rare_word_match() ->
     )
     # an informative body on one side: the headlines alone do not decide
     assert not matches(a, fp(t2, LEDE, source="Upworthy", hours=3))
+    # too short to say anything
+    assert not matches(fp("Broken page", source="U"), fp("Huge page", source="U"))
     # a template's instances, not variants
     assert not matches(
         fp("Story number 3 about the shutdown", source="U"), fp("Story number 4 about the shutdown", source="U")
