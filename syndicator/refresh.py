@@ -8,9 +8,13 @@ is recorded on that source and reported; it never stops the others.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -99,6 +103,15 @@ def select_sources(
     return chosen, deferred
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A worker's identity when sources are claimed with leases instead of simply read."""
+
+    owner: str
+    lease: float  # seconds
+    limit: int  # sources per claim
+
+
 def refresh(
     config: Config,
     store: Store,
@@ -109,19 +122,94 @@ def refresh(
     on_start: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     publish: bool = True,
+    claim: Claim | None = None,
+    sync: bool = True,
 ) -> RefreshReport:
-    store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
+    if sync:
+        store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
     states = store.sources()
     now = datetime.now(UTC)
     hosts = store.host_backoffs(now)
-    chosen, deferred = select_sources(config, states, names, now, due_only=due_only, hosts=hosts)
+    if claim is not None:
+        # A worker among several: only the due sources it won, each leased to it alone.
+        enabled = [s.name for s in config.sources if s.enabled]
+        claimed = {r.name: r for r in store.claim_due(claim.owner, enabled, now, claim.lease, claim.limit)}
+        states.update(claimed)
+        chosen, deferred = select_sources(config, states, None, now, due_only=True, hosts=hosts)
+        chosen = [n for n in chosen if n in claimed]
+        deferred = [d for d in deferred if d.name in claimed]
+        owner = claim.owner
+        idle = set(claimed) - set(chosen) - {d.name for d in deferred}
+        if idle:
+            store.release_leases(owner, sorted(idle))
+    else:
+        chosen, deferred = select_sources(config, states, names, now, due_only=due_only, hosts=hosts)
+        # A refresh by hand leases what it fetches too, so it never fetches a source at the same time
+        # as a worker (docs/scaling.md); a source a worker holds now is left to that worker.
+        owner = f"refresh:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        taken = store.lease_named(owner, chosen, now, config.scheduler.lease) if chosen else set()
+        for name in chosen:
+            if name not in taken:
+                deferred.append(SourceReport(name, "deferred", "being fetched by a worker (it holds the lease)"))
+        chosen = [n for n in chosen if n in taken]
     report = RefreshReport(sources=list(deferred))
     for d in deferred:
         row = states[d.name]
         if d.until is not None and (row.next_due_at is None or row.next_due_at < d.until):
-            store.update_source(d.name, next_due_at=d.until, due_reason=d.detail)
+            store.update_source(d.name, owner=owner if claim else "", next_due_at=d.until, due_reason=d.detail)
+        elif claim is not None:
+            store.release_leases(owner, [d.name])
     if due_only and not chosen:
         return report  # a scheduler tick with nothing due: no work, no publish
+    try:
+        if claim is None and chosen:
+            with _renewing(store, owner, config.scheduler.lease):
+                _fetch_all(config, store, states, chosen, owner, hosts, report, progress, on_start, stop)
+        else:
+            _fetch_all(config, store, states, chosen, owner, hosts, report, progress, on_start, stop)
+    finally:
+        if claim is None and chosen:
+            store.release_leases(owner)  # those not reached (stopped, or an error)
+    for s in report.sources:
+        report.ingest.new_articles += s.new_articles
+    report_done = datetime.now(UTC)  # everything this pass stored is committed by now
+    if publish and (stop is None or not stop.is_set()):
+        started = time.monotonic()
+        report.published = publish_all(store, config, datetime.now(UTC), after=report_done)
+        if observe is not None:
+            observe("publish", "", time.monotonic() - started)
+        if not report.published.skipped:
+            prune(store, config, datetime.now(UTC))
+    report.stories = store.count_stories()
+    return report
+
+
+@contextmanager
+def _renewing(store: Store, owner: str, lease: float) -> Iterator[None]:
+    """Renew ``owner``'s leases every third of ``lease`` while the block runs."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(max(lease / 3, 0.2)):
+            try:
+                store.renew_leases(owner, datetime.now(UTC), lease)
+            except Exception:
+                log.exception("could not renew leases")
+
+    thread = threading.Thread(target=renew, name="lease-renewal", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _fetch_all(
+    config: Config, store: Store, states: dict[str, SourceRow], chosen: list[str], owner: str,
+    hosts: dict, report: RefreshReport, progress: Progress | None, on_start: Callable[[int], None] | None,
+    stop: threading.Event | None,
+) -> None:
     if on_start:
         on_start(len(chosen))
     requests = []
@@ -138,20 +226,10 @@ def refresh(
             if observe is not None:
                 observe("fetch", result.outcome, result.elapsed)
             _save_host_backoffs(store, fetcher)  # at once: a concurrent refresh must see it too
-            src_report = _handle(config, store, states[result.source], result, fetcher)
+            src_report = _handle(config, store, states[result.source], result, fetcher, owner)
             report.sources.append(src_report)
             if progress:
                 progress(src_report)
-    for s in report.sources:
-        report.ingest.new_articles += s.new_articles
-    if publish and (stop is None or not stop.is_set()):
-        started = time.monotonic()
-        report.published = publish_all(store, config, datetime.now(UTC))
-        if observe is not None:
-            observe("publish", "", time.monotonic() - started)
-        prune(store, config, datetime.now(UTC))
-    report.stories = store.count_stories()
-    return report
 
 
 def fetch_request(config: Config, row: SourceRow, *, conditional: bool = True) -> FetchRequest:
@@ -176,13 +254,15 @@ def _save_host_backoffs(store: Store, fetcher: Fetcher) -> None:
     fetcher.new_backoffs.clear()
 
 
-def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher) -> SourceReport:
+def _handle(
+    config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = ""
+) -> SourceReport:
     """Parse and store one fetched source, then record its state and next due time."""
     src = config.source(row.name)
     now = datetime.now(UTC)
     if result.outcome == "deferred":
         # Not fetched: another source on its host got a 429/503 in this refresh. Not an error of its own.
-        store.update_source(row.name, next_due_at=result.retry_after, due_reason=result.error)
+        store.update_source(row.name, owner=owner, next_due_at=result.retry_after, due_reason=result.error)
         return SourceReport(row.name, "deferred", result.error, until=result.retry_after)
     interval = config.interval(src)
     limits = {
@@ -252,7 +332,7 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
                    "url": config.redact(result.url), "elapsed": round(result.elapsed, 3)},
         )
     state.update(next_due_at=due.at, due_reason=due.reason)
-    store.update_source(row.name, **state)
+    store.update_source(row.name, owner=owner, **state)  # a worker's lease ends here
     return report
 
 

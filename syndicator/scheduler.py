@@ -5,19 +5,31 @@ store (which cannot be shared between processes): the job only looks at the
 clock every few seconds. The HTTP server runs in the main thread, where
 uvicorn handles SIGTERM and SIGINT; on either, the current refresh is told to
 stop after the source it is storing, and the scheduler waits for it.
+
+Any number of workers (``syndicator worker``, on any hosts) may share one
+PostgreSQL store: each tick claims due sources with a lease (``SELECT … FOR
+UPDATE SKIP LOCKED``), renewed from a thread of its own while the worker lives,
+so a source is fetched by one worker at a time and a killed worker's sources
+go to another once its leases run out.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+import time
+import uuid
 from datetime import UTC, datetime
 
+from syndicator import refresh as refresh_module
 from syndicator.config import Config
 from syndicator.publish import publish_all
-from syndicator.refresh import refresh
+from syndicator.refresh import Claim, refresh
 from syndicator.store import Store
+from syndicator.store.retention import prune
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +43,9 @@ class Worker:
         self.reload_requested = threading.Event()  # set by SIGHUP; the reload thread does the work
         self._busy = threading.Lock()
         self._scheduler = None
+        # Unique among all workers on all hosts, and readable in `sources list` and logs.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._synced = False
         self._reloader: threading.Thread | None = None
 
     def reload(self) -> bool:
@@ -80,16 +95,48 @@ class Worker:
         if self.stop.is_set() or not self._busy.acquire(blocking=False):
             return  # the previous tick is still working; APScheduler also coalesces
         try:
-            report = refresh(self.config, self.store, due_only=True, stop=self.stop)
-            if report.sources:
-                log.info(
-                    "refreshed %d source(s): %d new article(s), %d failed",
-                    len(report.sources), report.ingest.new_articles, len(report.failed),
-                )
+            self._work()
         except Exception:  # a tick must never kill the daemon
             log.exception("scheduled refresh failed")
         finally:
             self._busy.release()
+
+    def _work(self) -> None:
+        """Claim due sources batch by batch until none is left, then publish once."""
+        sched = self.config.scheduler
+        claim = Claim(self.owner, sched.lease, sched.batch)
+        fetched = new = failed = 0
+        while not self.stop.is_set():
+            report = refresh(
+                self.config, self.store, due_only=True, stop=self.stop, claim=claim, publish=False,
+                sync=not self._synced,
+            )
+            self._synced = True
+            if not report.sources:
+                break
+            fetched += len(report.sources)
+            new += report.ingest.new_articles
+            failed += len(report.failed)
+        if fetched and not self.stop.is_set():
+            done, started = datetime.now(UTC), time.monotonic()
+            published = publish_all(self.store, self.config, done, after=done)
+            if refresh_module.observe is not None and not published.skipped:
+                refresh_module.observe("publish", "", time.monotonic() - started)
+            if not published.skipped:
+                prune(self.store, self.config, datetime.now(UTC))
+            log.info(
+                "refreshed %d source(s): %d new article(s), %d failed; %s",
+                fetched, new, failed, "publish left to another worker" if published.skipped else "published",
+            )
+
+    def _renew(self) -> None:
+        """Keep this worker's leases alive; if it dies, they run out and other workers take over."""
+        every = max(self.config.scheduler.lease / 3, 0.2)
+        while not self.stop.wait(every):
+            try:
+                self.store.renew_leases(self.owner, datetime.now(UTC), self.config.scheduler.lease)
+            except Exception:
+                log.exception("could not renew leases")
 
     def start(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -101,6 +148,7 @@ class Worker:
             next_run_time=datetime.now(UTC), max_instances=1, coalesce=True, id="tick",
         )
         self._scheduler.start()
+        threading.Thread(target=self._renew, name="lease-renewal", daemon=True).start()
         self._reloader = threading.Thread(target=self._reload_loop, name="reload", daemon=True)
         self._reloader.start()
 
@@ -108,6 +156,10 @@ class Worker:
         self.stop.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
+        try:
+            self.store.release_leases(self.owner)
+        except Exception:
+            log.exception("could not release leases")
 
 
 def run_daemon(

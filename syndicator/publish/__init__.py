@@ -34,19 +34,45 @@ FEED_NAMESPACE = uuid.UUID("0b6f3e0e-4f4c-4a53-8f7e-6a1f7f1c2b3d")
 # A feed_state row (no feed name starts with ".") stamped at the end of every publish, whether or not a
 # file changed: /healthz and /metrics read when the last one ran.
 LAST_PUBLISH = ".last-publish"
+# Stamped when a publish starts reading the store: a worker whose writes were committed before that
+# need not publish again (another worker's publish already included them).
+PUBLISH_STARTED = ".publish-started"
 
 
 @dataclass
 class PublishResult:
     written: list[str] = field(default_factory=list)  # file names that changed
     feeds: int = 0
+    skipped: bool = False  # another worker's publish already covered this one's writes
 
 
 def feed_id(name: str) -> str:
     return f"urn:uuid:{uuid.uuid5(FEED_NAMESPACE, name)}"
 
 
-def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
+def publish_all(store: Store, config: Config, now: datetime, *, after: datetime | None = None) -> PublishResult:
+    """Publish every feed; one process at a time (any worker on any host may be the one).
+
+    With ``after`` (when the caller's writes were committed), a publish that
+    another process started later than that is enough, and this one is skipped.
+    """
+    from syndicator.store.locks import publish_lock
+
+    with publish_lock(store.engine):
+        if after is not None and _started_since(store, after):
+            return PublishResult(feeds=len(config.feeds), skipped=True)
+        return _publish(store, config, now)
+
+
+def _started_since(store: Store, when: datetime) -> bool:
+    with store.session() as s:
+        row = s.get(FeedStateRow, PUBLISH_STARTED)
+        return row is not None and row.updated >= when
+
+
+def _publish(store: Store, config: Config, now: datetime) -> PublishResult:
+    with store.session() as s:
+        s.merge(FeedStateRow(name=PUBLISH_STARTED, content_hash="", updated=datetime.now(UTC)))
     summaries, updated, archived = _settle(store, config, now)
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)

@@ -7,14 +7,15 @@ consistent state (SQLite's WAL journal and PostgreSQL's MVCC see to the rest).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from syndicator.store import db
+from syndicator.store import db, locks
 from syndicator.store.ingest import Embedder, FullTexts, IngestStats, article_id, ingest_entries
 from syndicator.store.schema import (
     ArticleRow,
@@ -35,6 +36,11 @@ __all__ = [
     "StoryAliasRow",
     "StoryRow",
 ]
+
+
+log = logging.getLogger(__name__)
+# Names per IN (...) list: under every database's limit on bound parameters.
+_CHUNK = 500
 
 
 class Store:
@@ -64,14 +70,20 @@ class Store:
     # -- sources --------------------------------------------------------
 
     def sync_sources(self, sources: Iterable[tuple[str, str]]) -> None:
-        """Make a row for every configured (name, url); a changed URL resets its state."""
+        """Make a row for every configured (name, url); a changed URL resets its state.
+
+        Several workers starting at once all do this: a row another one has
+        just made is skipped (INSERT … ON CONFLICT DO NOTHING) instead of failing.
+        """
+        wanted = dict(sources)
         with self.session() as s:
             rows = {r.name: r for r in s.scalars(select(SourceRow))}
-            for name, url in sources:
+            missing = [{"name": n, "url": u} for n, u in wanted.items() if n not in rows]
+            for start in range(0, len(missing), _CHUNK):
+                s.execute(_insert(s).values(missing[start : start + _CHUNK]).on_conflict_do_nothing())
+            for name, url in wanted.items():
                 row = rows.get(name)
-                if row is None:
-                    s.add(SourceRow(name=name, url=url))
-                elif row.url != url:
+                if row is not None and row.url != url:
                     row.url = url
                     row.current_url = row.redirect_candidate = row.etag = row.last_modified = ""
                     row.disabled, row.disabled_reason = False, ""
@@ -98,11 +110,91 @@ class Store:
             lifted = s.execute(delete(HostRow).where(HostRow.name == host)).rowcount
         return host if lifted else ""
 
-    def update_source(self, name: str, **values: object) -> None:
+    def update_source(self, name: str, *, owner: str = "", **values: object) -> bool:
+        """Set a source's state; with ``owner``, only while that worker still holds its lease (then released)."""
         with self.session() as s:
             row = s.scalars(select(SourceRow).where(SourceRow.name == name)).one()
+            if owner:
+                if row.lease_owner != owner:
+                    log.warning("lease on source %s lost to %r; its result is not recorded", name, row.lease_owner)
+                    return False
+                row.lease_owner, row.lease_until = "", None
             for key, value in values.items():
                 setattr(row, key, value)
+        return True
+
+    # -- leases (several workers) --------------------------------------------
+
+    def claim_due(
+        self, owner: str, names: Sequence[str], now: datetime, lease: float, limit: int
+    ) -> list[SourceRow]:
+        """Take up to ``limit`` of the named sources that are due and not leased to a live worker.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so workers claiming at the same
+        moment get disjoint sources without waiting for each other. SQLite:
+        the transaction's ``BEGIN IMMEDIATE`` already lets one claimer in at a time.
+        """
+        until = now + timedelta(seconds=lease)
+        claimed: list[SourceRow] = []
+        with self.session() as s:
+            for start in range(0, len(names), _CHUNK):
+                if len(claimed) >= limit:
+                    break
+                stmt = (
+                    select(SourceRow)
+                    .where(
+                        SourceRow.name.in_(names[start : start + _CHUNK]),
+                        SourceRow.disabled.is_(False),
+                        SourceRow.paused.is_(False),
+                        or_(SourceRow.next_due_at.is_(None), SourceRow.next_due_at <= now),
+                        or_(SourceRow.retry_after_until.is_(None), SourceRow.retry_after_until <= now),
+                        or_(SourceRow.lease_until.is_(None), SourceRow.lease_until <= now),
+                    )
+                    .order_by(SourceRow.next_due_at.nulls_first(), SourceRow.id)
+                    .limit(limit - len(claimed))
+                    .with_for_update(skip_locked=True)
+                )
+                for row in s.scalars(stmt):
+                    row.lease_owner, row.lease_until = owner, until
+                    claimed.append(row)
+        return claimed
+
+    def lease_named(self, owner: str, names: Sequence[str], now: datetime, lease: float) -> set[str]:
+        """Lease the named sources to ``owner`` whatever their due time, except those a live worker holds."""
+        until = now + timedelta(seconds=lease)
+        taken: set[str] = set()
+        with self.session() as s:
+            for start in range(0, len(names), _CHUNK):
+                stmt = (
+                    select(SourceRow)
+                    .where(
+                        SourceRow.name.in_(names[start : start + _CHUNK]),
+                        or_(SourceRow.lease_until.is_(None), SourceRow.lease_until <= now),
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+                for row in s.scalars(stmt):
+                    row.lease_owner, row.lease_until = owner, until
+                    taken.add(row.name)
+        return taken
+
+    def renew_leases(self, owner: str, now: datetime, lease: float) -> int:
+        """Extend the leases ``owner`` still holds; an expired one is gone (another worker may have it)."""
+        with self.session() as s:
+            result = s.execute(
+                update(SourceRow)
+                .where(SourceRow.lease_owner == owner, SourceRow.lease_until > now)
+                .values(lease_until=now + timedelta(seconds=lease))
+            )
+            return result.rowcount or 0
+
+    def release_leases(self, owner: str, names: Sequence[str] | None = None) -> None:
+        """Hand back ``owner``'s leases (only on ``names`` if given): what a stopping worker did not get to."""
+        with self.session() as s:
+            stmt = update(SourceRow).where(SourceRow.lease_owner == owner)
+            if names is not None:
+                stmt = stmt.where(SourceRow.name.in_(list(names)))
+            s.execute(stmt.values(lease_owner="", lease_until=None))
 
     # -- hosts in backoff (429/503) -------------------------------------
 
@@ -115,11 +207,13 @@ class Store:
         with self.session() as s:
             now = datetime.now(UTC)  # expired backoffs are dropped here, where we write anyway
             s.execute(delete(HostRow).where(HostRow.retry_after_until <= now, HostRow.name != host))
-            row = s.get(HostRow, host)
-            if row is None:
-                s.add(HostRow(name=host, retry_after_until=until, reason=reason))
-            elif row.retry_after_until < until:
-                row.retry_after_until, row.reason = until, reason
+            # One statement, not read-then-insert: two workers may hear a 429 from one host at once.
+            ins = _insert(s, HostRow).values(name=host, retry_after_until=until, reason=reason)
+            s.execute(ins.on_conflict_do_update(
+                index_elements=[HostRow.name],
+                set_={"retry_after_until": ins.excluded.retry_after_until, "reason": ins.excluded.reason},
+                where=HostRow.retry_after_until < ins.excluded.retry_after_until,
+            ))
 
     # -- articles and stories ---------------------------------------------
 
@@ -158,12 +252,22 @@ class Store:
         full_texts: FullTexts | None = None,
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story and
-        linking it to related stories published within ``related_window`` seconds."""
-        with self.session() as s:
-            row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
-            return ingest_entries(
-                s, row, list(entries), now, window_seconds, level, embed, related_window, full_texts
-            )
+        linking it to related stories published within ``related_window`` seconds.
+
+        On PostgreSQL two workers may be merging related articles at once: the
+        transaction takes advisory locks on the entries' merge keys (see
+        ``ingest_entries``), and one aborted as a deadlock victim simply runs again.
+        """
+        entries = list(entries)
+
+        def work() -> IngestStats:
+            with self.session() as s:
+                row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
+                return ingest_entries(
+                    s, row, entries, now, window_seconds, level, embed, related_window, full_texts
+                )
+
+        return locks.with_retry(work)
 
     def count_stories(self) -> int:
         with self.session() as s:
@@ -172,3 +276,12 @@ class Store:
     def count_articles(self) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(ArticleRow)) or 0
+
+
+def _insert(s: Session, model: type = SourceRow):
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)

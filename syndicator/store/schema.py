@@ -81,6 +81,11 @@ class SourceRow(Base):
     # kept because a 304 answer repeats none of them.
     feed_hints: Mapped[dict | None] = mapped_column(JSON)
 
+    # The worker that claimed this source for a fetch, until when (renewed while it works):
+    # an expired lease means that worker died, and any other may claim the source.
+    lease_owner: Mapped[str] = mapped_column(String(128), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
 
 class HostRow(Base):
     """A host that answered 429/503: every source on it waits until ``retry_after_until``."""
