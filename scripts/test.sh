@@ -23,6 +23,12 @@ PYTHON="${PYTHON:-python3}"
 
 .venv/bin/ruff check syndicator tests bench
 .venv/bin/python -m pytest "$@"
+# The same suite again with every store on the PostgreSQL server at 127.0.0.1:5432 (user postgres,
+# trust auth): tests/conftest.py creates a fresh database per store and drops them all at the end.
+# SKIP_POSTGRES=1 leaves it out on a machine without that server.
+if [ "${SKIP_POSTGRES:-0}" != "1" ]; then
+  SYNDICATOR_TEST_DB=postgresql .venv/bin/python -m pytest "$@"
+fi
 
 # The optional semantic extra (a sentence-embedding model, about 1.5 GB with torch) in a venv of
 # its own, so that the main run above proves the default install does not need it. SKIP_SEMANTIC=1

@@ -83,6 +83,10 @@ class RelatedConfig:
 @dataclass(frozen=True)
 class SchedulerConfig:
     tick: float = 5.0  # seconds between looks for due sources
+    # How long a worker holds the sources it claimed; renewed every third of it while the worker
+    # lives, so only a dead (or frozen) worker's sources are taken over by another once it runs out.
+    lease: float = 120.0
+    batch: int = 64  # sources a worker claims at once
 
 
 @dataclass(frozen=True)
@@ -379,7 +383,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         },
     ),
     "related": (RelatedConfig, {"limit": _non_negative_int, "window": parse_duration}),
-    "scheduler": (SchedulerConfig, {"tick": parse_duration}),
+    "scheduler": (SchedulerConfig, {"tick": parse_duration, "lease": parse_duration, "batch": _positive_int}),
 }
 _SOURCE_KEYS: dict[str, Callable[[Any], Any]] = {
     "name": _name,
