@@ -58,6 +58,21 @@ def store_url(folder: Path, name: str = "store.db") -> str:
     return _store_urls[key]
 
 
+def db_rows(config: Path, sql: str, **params: object) -> list[tuple]:
+    """Rows of one SQL query on the store a configuration names, SQLite file or PostgreSQL database."""
+    from sqlalchemy import text
+
+    from syndicator.config import load_config
+    from syndicator.store.db import create_store_engine
+
+    engine = create_store_engine(load_config(config).database_url())
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_databases():
     yield
