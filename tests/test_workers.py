@@ -264,3 +264,50 @@ def test_worker_alone_and_a_refresh_by_hand_respect_leases(feed_server, tmp_path
     with Store(url, migrate=False) as store:
         rows = store.sources()
         assert rows["a"].lease_owner == "other-host:1:x" and rows["b"].lease_owner == ""
+
+
+def test_claims_skip_live_leases_and_take_over_dead_or_expired_ones(tmp_path):
+    """Store.claim_due on either database: a live process's lease is left alone; a lease whose owner is a dead
+    process of this host, or whose time is up (a worker on another host that died), is taken over."""
+    import socket
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    now = datetime.now(UTC)
+    later = now + timedelta(minutes=10)
+    with Store(store_url(tmp_path)) as store:
+        store.sync_sources([(n, f"https://{n}.example/") for n in "abcde"])
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        assert store.claim_sources(["a"], "other-host:1:x", later, now) == (["a"], {})
+        assert store.claim_sources(["b"], f"{socket.gethostname()}:{dead.pid}:x", later, now) == (["b"], {})
+        assert store.claim_sources(["c"], "other-host:2:y", now - timedelta(seconds=1), now) == (["c"], {})
+        assert store.claim_sources(["a", "d"], "third:3:z", later, now) == (["d"], {"a": "other-host:1:x"})
+        store.release_sources("third:3:z")
+
+        if ON_POSTGRES:
+            # A row another transaction has locked (another worker claiming it right now) is skipped, not waited for.
+            with store.engine.connect() as other:
+                other.execute(text("SELECT id FROM sources WHERE name = 'e' FOR UPDATE"))
+                claimed = {r.name for r in store.claim_due("me:1:m", list("abcde"), now, later, 10)}
+                other.rollback()
+            assert claimed == {"b", "c", "d"}
+            claimed |= {r.name for r in store.claim_due("me:1:m", list("abcde"), now, later, 10)}
+        else:
+            claimed = {r.name for r in store.claim_due("me:1:m", list("abcde"), now, later, 10)}
+        assert claimed == {"b", "c", "d", "e"}
+        assert store.claim_due("you:2:n", list("abcde"), now, later, 10) == []
+        assert store.claim_due("me:1:m", list("abcde"), now, later, 10) == []  # its own leases are not due again
+
+        # A lease is pushed back while its owner lives; a result is recorded only by the lease's holder.
+        assert store.renew_leases("me:1:m", now, later + timedelta(minutes=5)) == 4
+        assert not store.update_source("b", owner="you:2:n", last_outcome="ok")
+        assert store.update_source("b", owner="me:1:m", last_outcome="ok")
+        rows = store.sources()
+        assert rows["b"].last_outcome == "ok" and rows["b"].lease_owner == ""
+        assert rows["c"].lease_until == later + timedelta(minutes=5)
+        store.release_sources("me:1:m")
+        assert {n: r.lease_owner for n, r in store.sources().items()} == {
+            "a": "other-host:1:x", "b": "", "c": "", "d": "", "e": ""
+        }
