@@ -83,8 +83,9 @@ class RelatedConfig:
 @dataclass(frozen=True)
 class SchedulerConfig:
     tick: float = 5.0  # seconds between looks for due sources
-    # How long a worker holds the sources it claimed; renewed every third of it while the worker
-    # lives, so only a dead (or frozen) worker's sources are taken over by another once it runs out.
+    # How long a process (worker, daemon, refresh by hand) holds the sources it fetches; pushed back every
+    # third of it while it lives, so only a dead (or frozen) one's sources are taken over once it runs out
+    # (at once by a process on the same host, which sees that the owner is gone).
     lease: float = 120.0
     batch: int = 64  # sources a worker claims at once
 
