@@ -4,7 +4,10 @@ The corpus: the UCI News Aggregator sample (../shared/data/stories/uci_news_head
 headlines of 2014), one RSS source per publisher host (1,715 sources), served by a local HTTP server
 (tests/corpus.py) that logs every request. For each worker count, in one run: a fresh PostgreSQL
 database, N worker processes started together, and the time until every source has been fetched,
-merged and stored (no lease left) and the feeds published. Reported side by side, as ratios to one worker.
+merged and stored (no lease left) and the feeds published. Reported side by side, as ratios to one worker,
+with the CPU seconds spent: by the worker processes (their rusage), by their PostgreSQL backends (from
+/proc, read just before the workers stop) and by this process (the HTTP server), and the load average:
+on a shared machine, wall-clock time says little without them.
 
     .venv/bin/python bench/workers.py --workers 1 2 4
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -74,6 +78,26 @@ def config(folder: Path, db_url: str, server: CorpusServer, paths: list[str]) ->
     return cfg
 
 
+def _backend_cpu(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to ``database`` (same machine only)."""
+    with psycopg.connect(PG + "/postgres", autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone, or another machine's
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(workers: int, feeds: dict[str, bytes], timeout: float) -> dict:
     name = f"bench_workers_{os.getpid()}_{workers}"
     admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -83,6 +107,7 @@ def run(workers: int, feeds: dict[str, bytes], timeout: float) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp, CorpusServer(feeds) as server:
             cfg = config(Path(tmp), db_url, server, sorted(feeds))
+            children, own, load = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF), os.getloadavg()[0]
             start = time.monotonic()
             procs = [
                 subprocess.Popen([sys.executable, "-m", "syndicator", "--config", str(cfg), "-q", "worker"],
@@ -104,6 +129,8 @@ def run(workers: int, feeds: dict[str, bytes], timeout: float) -> dict:
                             break
                         time.sleep(0.2)
                     elapsed = time.monotonic() - start
+                    own = _cpu(resource.RUSAGE_SELF) - own
+                    backends = _backend_cpu(name)
                     articles, stories = store.count_articles(), store.count_stories()
             finally:
                 for p in procs:
@@ -111,9 +138,11 @@ def run(workers: int, feeds: dict[str, bytes], timeout: float) -> dict:
                 for p in procs:
                     p.wait(timeout=60)
             fetches = len(server.fetches())
+            children = _cpu(resource.RUSAGE_CHILDREN) - children
     finally:
         admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return {"workers": workers, "seconds": elapsed, "articles": articles, "stories": stories, "fetches": fetches}
+    return {"workers": workers, "seconds": elapsed, "articles": articles, "stories": stories, "fetches": fetches,
+            "worker_cpu": children, "pg_cpu": backends, "server_cpu": own, "load": (load, os.getloadavg()[0])}
 
 
 def main() -> None:
@@ -127,11 +156,13 @@ def main() -> None:
     results = [run(n, feeds, args.timeout) for n in args.workers]
     base = results[0]["seconds"]
     print(f"{'workers':>7} {'seconds':>8} {'sources/s':>10} {'articles/s':>11} {'vs first':>9} "
-          f"{'stories':>8} {'articles':>9} {'fetches':>8}")
+          f"{'stories':>8} {'articles':>9} {'fetches':>8} {'worker CPU s':>12} {'PG CPU s':>9} "
+          f"{'server CPU s':>12} {'load before/after':>17}")
     for r in results:
         print(f"{r['workers']:>7} {r['seconds']:>8.1f} {len(feeds) / r['seconds']:>10.1f} "
               f"{r['articles'] / r['seconds']:>11.1f} {base / r['seconds']:>8.2f}x "
-              f"{r['stories']:>8} {r['articles']:>9} {r['fetches']:>8}")
+              f"{r['stories']:>8} {r['articles']:>9} {r['fetches']:>8} {r['worker_cpu']:>12.1f} "
+              f"{r['pg_cpu']:>9.1f} {r['server_cpu']:>12.1f} {r['load'][0]:>8.1f}/{r['load'][1]:<8.1f}")
 
 
 if __name__ == "__main__":
