@@ -97,8 +97,9 @@ def ingest_entries(
     stock = _stock_excerpts(entries, existing, fps)
     # Two workers ingesting two variants of one story at the same moment would each find no candidate
     # and start two stories. The variants share a merge key (that is how they find each other), so
-    # each transaction first locks the keys it will look up and write; the second waits for the first
-    # to commit, then sees its article. PostgreSQL only: on SQLite, BEGIN IMMEDIATE already serialises.
+    # each transaction first locks the keys it will look up and write (related-story keys too, so that
+    # two related new articles get linked); the second waits for the first to commit, then sees its
+    # article. PostgreSQL only: on SQLite, BEGIN IMMEDIATE already serialises.
     locks.lock_keys(s, _lock_keys(todo, fps))
     linked: list[tuple[ArticleRow, Fingerprint]] = []  # new and changed articles, to link to related ones
     for entry, digest in zip(entries, digests, strict=True):
@@ -142,7 +143,7 @@ def ingest_entries(
 def _lock_keys(todo: list[Entry], fps: dict[str, Fingerprint]) -> set[str]:
     keys: set[str] = set()
     for e in todo:
-        keys.update(similarity.index_keys(fps[e.guid], "event"))
+        keys.update(similarity.index_keys(fps[e.guid], "event") | relate.index_keys(fps[e.guid]))
         url = canonical_url(e.url)
         if url:
             keys.add("url:" + url)

@@ -42,15 +42,22 @@ def key_number(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big", signed=True)
 
 
+# Merge keys are locked by bucket: a transaction holds at most this many advisory locks, however many
+# articles it stores (PostgreSQL's shared lock table holds max_locks_per_transaction × max_connections
+# entries, 6,400 by default, for every transaction at once; a first fetch of a 1,000-item feed would want
+# some 6,000 key locks). Two keys in one bucket only make two transactions queue when they need not.
+KEY_BUCKETS = 512
+
+
 def lock_keys(s: Session, keys: Iterable[str]) -> int:
-    """Hold each key's advisory lock until this transaction ends (PostgreSQL; a no-op on SQLite).
+    """Hold the advisory lock of each key's bucket until this transaction ends (PostgreSQL; a no-op on SQLite).
 
     Taken all at once and in sorted order, so two transactions wanting
     overlapping keys queue one behind the other and never deadlock on them.
     """
     if not is_postgres(s):
         return 0
-    numbers = sorted({key_number(k) for k in keys})
+    numbers = sorted({key_number(k) % KEY_BUCKETS for k in keys})
     for start in range(0, len(numbers), 1000):
         chunk = numbers[start : start + 1000]
         # One round trip per chunk; ORDER BY makes the acquisition order the sorted one.
