@@ -20,7 +20,7 @@ from syndicator.config import Config
 from syndicator.errors import ParseError, StoreError, UsageError
 from syndicator.fetch import Fetcher, FetchRequest, FetchResult, HostBackoff
 from syndicator.parse import parse_document
-from syndicator.publish import PublishResult, publish_all
+from syndicator.publish import PublishResult, publish_locked, publishing
 from syndicator.store import HostRow, IngestStats, SourceRow, Store, new_lease_owner
 from syndicator.store.retention import prune
 from syndicator.urls import host_of
@@ -184,9 +184,10 @@ def refresh(
 def publish_and_prune(store: Store, config: Config, *, after: datetime | None = None) -> PublishResult:
     """Publish every feed, then apply ``[storage] keep_days``, unless another process's publish that
     started after ``after`` (the store's clock once this one's writes were committed) covered them."""
-    published = publish_all(store, config, datetime.now(UTC), after=after)
-    if not published.skipped:
-        prune(store, config, datetime.now(UTC))
+    with publishing(store, config):  # prune too: two workers' prunes at once could deadlock on PostgreSQL
+        published = publish_locked(store, config, datetime.now(UTC), after=after)
+        if not published.skipped:
+            prune(store, config, datetime.now(UTC))
     return published
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -54,15 +56,26 @@ def feed_id(name: str) -> str:
 def publish_all(store: Store, config: Config, now: datetime, *, after: datetime | None = None) -> PublishResult:
     """Publish every feed, one process at a time, whichever worker on whichever host it is.
 
-    PostgreSQL: an advisory lock (store/locks.py), which any worker can take once the holder is done
-    or dead; then, as on SQLite, a lock on the output folder. With ``after`` (the store's clock when
-    the caller's writes were committed), a publish that another process started since covers them,
-    and this one is skipped.
+    With ``after`` (the store's clock when the caller's writes were committed), a publish that
+    another process started since covers them, and this one is skipped.
     """
+    with publishing(store, config):
+        return publish_locked(store, config, now, after=after)
+
+
+@contextmanager
+def publishing(store: Store, config: Config) -> Iterator[None]:
+    """The publisher's locks: on PostgreSQL an advisory lock (store/locks.py), which any worker can take
+    once the holder is done or dead; then, as on SQLite, a lock on the output folder."""
     with store_publish_lock(store.engine), publish_lock(config.output_dir):
-        if after is not None and _started_since(store, after):
-            return PublishResult(feeds=len(config.feeds), skipped=True)
-        return _publish_all(store, config, now)
+        yield
+
+
+def publish_locked(store: Store, config: Config, now: datetime, *, after: datetime | None = None) -> PublishResult:
+    """``publish_all`` for a caller that holds ``publishing``."""
+    if after is not None and _started_since(store, after):
+        return PublishResult(feeds=len(config.feeds), skipped=True)
+    return _publish_all(store, config, now)
 
 
 def _started_since(store: Store, when: datetime) -> bool:
