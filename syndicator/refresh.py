@@ -76,7 +76,9 @@ def select_sources(
             raise UsageError(f"no source named {', '.join(map(repr, unknown))} in {config.path}")
     chosen, deferred = [], []
     for src in config.sources:
-        row = states[src.name]
+        row = states.get(src.name)
+        if row is None:
+            continue  # not among the rows given (a worker's claim holds only the sources it won)
         named = bool(names) and src.name in names
         if names and not named:
             continue
@@ -129,7 +131,6 @@ def refresh(
     """
     if sync:
         store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
-    states = store.sources()
     now = datetime.now(UTC)
     hosts = store.host_backoffs(now)
     lease = config.scheduler.lease
@@ -137,16 +138,15 @@ def refresh(
     if claim is not None:
         owner = claim.owner
         enabled = [s.name for s in config.sources if s.enabled]
-        claimed = {r.name: r for r in store.claim_due(owner, enabled, now, until, claim.limit)}
-        states.update(claimed)
+        # Only the claimed rows are read: a worker among thousands of sources claims a batch at a time.
+        states = {r.name: r for r in store.claim_due(owner, enabled, now, until, claim.limit)}
         chosen, deferred = select_sources(config, states, None, now, due_only=True, hosts=hosts)
-        chosen = [n for n in chosen if n in claimed]
-        deferred = [d for d in deferred if d.name in claimed]
-        idle = set(claimed) - set(chosen) - {d.name for d in deferred}
+        idle = set(states) - set(chosen) - {d.name for d in deferred}
         if idle:  # due by the store's columns, not by select_sources' fuller view: hand them back
             store.release_sources(owner, sorted(idle))
     else:
         owner = new_lease_owner()
+        states = store.sources()
         chosen, deferred = select_sources(config, states, names, now, due_only=due_only, hosts=hosts)
         if chosen:
             # A refresh by hand or the daemon's own: a source another process is fetching is left to it.
