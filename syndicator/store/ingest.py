@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from syndicator import merge, relate, similarity
@@ -175,8 +175,14 @@ def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:
     keys find related stories (:mod:`syndicator.store.related`).
     """
     s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id == row.id))
-    for key in sorted(similarity.index_keys(fp, "event") | relate.index_keys(fp)):
-        s.add(ArticleKeyRow(key=key, article_id=row.id, published=row.published))
+    keys = sorted(similarity.index_keys(fp, "event") | relate.index_keys(fp))
+    if keys:
+        # One executemany, not an ORM object per posting (about 34 an article): the unit of work's
+        # bookkeeping for them was a fifth of a cold refresh (py-spy, bench/scale_run.py 40 x 50).
+        s.execute(
+            insert(ArticleKeyRow.__table__),
+            [{"key": key, "article_id": row.id, "published": row.published} for key in keys],
+        )
 
 
 def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, level: str):

@@ -20,7 +20,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from syndicator import relate, similarity
@@ -94,12 +94,17 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     # The same-event check costs as much as all the rest: only the best links can use it to rank higher
     # (ECB+ dev half: 7,016 comparisons for 496 articles, half of the refresh's time, before this limit).
     found.sort(key=lambda f: (-f[0].score, f[1]))
+    rows = []
     for n, (link, other_id, other) in enumerate(found):
         if n < EVENT_CHECKS:
             link = relate.with_event(link, fp, other)
         reason = link.reason()
-        s.add(ArticleLinkRow(article_id=row.id, other_id=other_id, score=link.score, reason=reason, created_at=now))
-        s.add(ArticleLinkRow(article_id=other_id, other_id=row.id, score=link.score, reason=reason, created_at=now))
+        rows.append({"article_id": row.id, "other_id": other_id, "score": link.score, "reason": reason,
+                     "created_at": now})
+        rows.append({"article_id": other_id, "other_id": row.id, "score": link.score, "reason": reason,
+                     "created_at": now})
+    if rows:
+        s.execute(insert(ArticleLinkRow.__table__), rows)  # one executemany, no ORM objects
     return len(found)
 
 
