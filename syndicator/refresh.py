@@ -7,6 +7,7 @@ is recorded on that source and reported; it never stops the others.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -159,12 +160,40 @@ def refresh(
         report.ingest.new_articles += s.new_articles
     if publish and (stop is None or not stop.is_set()):
         started = time.monotonic()
-        report.published = publish_all(store, config, datetime.now(UTC))
+        signature = publish_signature(config)
+        if _unchanged(config, store, signature):
+            # Nothing stored since the last publish, same settings, files in place: the files would come out
+            # byte-identical, so only the publish time is stamped (/healthz reads it).
+            report.published = PublishResult(feeds=len(config.feeds))
+            store.record_publish(signature, datetime.now(UTC))
+        else:
+            report.published = publish_all(store, config, datetime.now(UTC))
+            store.record_publish(signature, datetime.now(UTC))
+            prune(store, config, datetime.now(UTC))
         if observe is not None:
             observe("publish", "", time.monotonic() - started)
-        prune(store, config, datetime.now(UTC))
     report.stories = store.count_stories()
     return report
+
+
+def publish_signature(config: Config) -> str:
+    """What the published files depend on besides the store: this version and the settings they are made from."""
+    from syndicator import __version__
+
+    parts = (__version__, config.output, config.feeds, config.sources, config.merge, config.related,
+             str(config.output_dir))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def _unchanged(config: Config, store: Store, signature: str) -> bool:
+    """Whether publishing now would change nothing (see Store.record_publish)."""
+    if any(f.max_age is not None for f in config.feeds):
+        return False  # what such a feed holds changes with the clock alone
+    out = config.output_dir
+    names = ["index.html", "feeds.opml", *(f"{f.name}.{ext}" for f in config.feeds for ext in ("rss", "atom", "json"))]
+    if not all((out / n).is_file() for n in names):
+        return False
+    return store.published_signature() == signature
 
 
 def lease_seconds(config: Config) -> float:

@@ -29,6 +29,12 @@ from syndicator.store.schema import (
     StoryRow,
 )
 
+# syndicator.publish.LAST_PUBLISH: the feed_state row every publish stamps. Its content_hash holds what the
+# published files were made from (refresh.publish_signature) after a refresh's publish, and "" once anything
+# else may have changed the feeds: an ingest that stored or changed an article (in its own transaction, so
+# that a refresh killed before publishing is published by the next one), or any other publish.
+LAST_PUBLISH = ".last-publish"
+
 __all__ = [
     "ArticleRow",
     "FeedStateRow",
@@ -219,6 +225,8 @@ class Store:
             stats = ingest_entries(
                 s, row, list(entries), now, window_seconds, level, embed, related_window, full_texts
             )
+            if stats.new_articles or stats.updated_articles:
+                s.execute(update(FeedStateRow).where(FeedStateRow.name == LAST_PUBLISH).values(content_hash=""))
             s.flush()
             testhooks.pause("ingest-commit")  # written, not yet committed: tests/test_crash.py kills here
             return stats
@@ -230,3 +238,15 @@ class Store:
     def count_articles(self) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(ArticleRow)) or 0
+
+    # -- what the published files were made from ---------------------------
+
+    def published_signature(self) -> str:
+        """The signature recorded after the last refresh's publish, "" when something changed since."""
+        with self.session() as s:
+            return s.scalar(select(FeedStateRow.content_hash).where(FeedStateRow.name == LAST_PUBLISH)) or ""
+
+    def record_publish(self, signature: str, when: datetime) -> None:
+        """Stamp a publish (or a refresh that had nothing to publish) with what the files were made from."""
+        with self.session() as s:
+            s.merge(FeedStateRow(name=LAST_PUBLISH, content_hash=signature, updated=when))
