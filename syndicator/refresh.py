@@ -11,8 +11,10 @@ import hashlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from syndicator import schedule
@@ -20,6 +22,7 @@ from syndicator.config import Config
 from syndicator.errors import ParseError, StoreError, UsageError
 from syndicator.fetch import Fetcher, FetchRequest, FetchResult, HostBackoff
 from syndicator.parse import parse_document
+from syndicator.prepare import Prepared, Preparer
 from syndicator.publish import PublishResult, publish_all
 from syndicator.store import HostRow, IngestStats, SourceRow, Store, new_lease_owner
 from syndicator.store.retention import prune
@@ -142,6 +145,16 @@ def refresh(
         conditional = not (config.source(name).full_text and store.has_deferred_pages(name))
         requests.append(fetch_request(config, states[name], conditional=conditional))
     backoffs = [HostBackoff(h.name, h.retry_after_until, h.reason) for h in hosts.values()]
+    preparer = Preparer(len(requests))
+    # Documents being parsed by the pool, in the order they arrived; stored in that order.
+    pending: deque[tuple[FetchResult, Future[Prepared]]] = deque()
+
+    def handle(result: FetchResult, fetcher: Fetcher, prepared: Future[Prepared] | None = None) -> None:
+        src_report = _handle_safely(config, store, states[result.source], result, fetcher, prepared)
+        report.sources.append(src_report)
+        if progress:
+            progress(src_report)
+
     try:
         with Fetcher(config.fetch, backoffs) as fetcher:
             for result in fetcher.fetch_iter(requests):
@@ -150,11 +163,23 @@ def refresh(
                 if observe is not None:
                     observe("fetch", result.outcome, result.elapsed)
                 _save_host_backoffs(store, fetcher)  # at once: a concurrent refresh must see it too
-                src_report = _handle_safely(config, store, states[result.source], result, fetcher)
-                report.sources.append(src_report)
-                if progress:
-                    progress(src_report)
+                if preparer.enabled and result.outcome == "ok" and not config.source(result.source).full_text:
+                    known = store.content_hashes(result.source)
+                    future = preparer.submit(
+                        result.body, result.url, result.content_type, config.output.strip_tracking_pixels,
+                        result.source, known, datetime.now(UTC),
+                    )
+                    pending.append((replace(result, body=b""), future))  # the worker has its copy
+                else:
+                    handle(result, fetcher)
+                while pending and pending[0][1].done():
+                    done_result, done_future = pending.popleft()
+                    handle(done_result, fetcher, done_future)
+            while pending and not (stop is not None and stop.is_set()):
+                done_result, done_future = pending.popleft()
+                handle(done_result, fetcher, done_future)
     finally:
+        preparer.close()
         store.release_sources(owner)
     for s in report.sources:
         report.ingest.new_articles += s.new_articles
@@ -206,7 +231,8 @@ def lease_seconds(config: Config) -> float:
 
 
 def _handle_safely(
-    config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher
+    config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher,
+    prepared: Future[Prepared] | None = None,
 ) -> SourceReport:
     """``_handle``, with a last line of defence: one source's unforeseen failure is that source's error.
 
@@ -214,7 +240,7 @@ def _handle_safely(
     here as crashes); this keeps a new one from stopping the other sources and the publish.
     """
     try:
-        return _handle(config, store, row, result, fetcher)
+        return _handle(config, store, row, result, fetcher, prepared)
     except StoreError:
         raise  # the store itself is unusable: nothing else will work either
     except Exception as exc:
@@ -249,8 +275,12 @@ def _save_host_backoffs(store: Store, fetcher: Fetcher) -> None:
     fetcher.new_backoffs.clear()
 
 
-def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher) -> SourceReport:
-    """Parse and store one fetched source, then record its state and next due time."""
+def _handle(
+    config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher,
+    prepared: Future[Prepared] | None = None,
+) -> SourceReport:
+    """Parse and store one fetched source (parsed by the pool: ``prepared``), then record its state and next
+    due time."""
     src = config.source(row.name)
     now = datetime.now(UTC)
     if result.outcome == "deferred":
@@ -267,11 +297,18 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
     hints = dict(row.feed_hints or {})  # a 304 repeats no <ttl> or <skipHours>: the last document's stand
     error = config.redact(result.error)
     if result.outcome == "ok":
+        fingerprints = None
         try:
-            parsed = parse_document(
-                result.body, result.url, result.content_type,
-                strip_tracking_pixels=config.output.strip_tracking_pixels,
-            )
+            if prepared is not None:
+                done = prepared.result()
+                if done.parsed is None:
+                    raise ParseError(done.error)
+                parsed, fingerprints = done.parsed, done.fingerprints
+            else:
+                parsed = parse_document(
+                    result.body, result.url, result.content_type,
+                    strip_tracking_pixels=config.output.strip_tracking_pixels,
+                )
         except ParseError as exc:
             error = str(exc)
         else:
@@ -284,6 +321,7 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
             stats = store.ingest(
                 row.name, entries, now, config.merge.window, config.merge.level, _embedder(config),
                 related_window=config.related.window if config.related.limit else 0.0, full_texts=full_texts,
+                fingerprints=fingerprints,
             )
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,

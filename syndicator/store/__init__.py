@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from syndicator import testhooks
+from syndicator.similarity import Fingerprint
 from syndicator.store import db
 from syndicator.store.ingest import Embedder, FullTexts, IngestStats, article_id, ingest_entries
 from syndicator.store.schema import (
@@ -217,19 +218,33 @@ class Store:
         embed: Embedder | None = None,
         related_window: float = 0.0,
         full_texts: FullTexts | None = None,
+        fingerprints: Mapping[str, Fingerprint] | None = None,
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story and
         linking it to related stories published within ``related_window`` seconds."""
         with self.session() as s:
             row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
             stats = ingest_entries(
-                s, row, list(entries), now, window_seconds, level, embed, related_window, full_texts
+                s, row, list(entries), now, window_seconds, level, embed, related_window, full_texts,
+                fingerprints,
             )
             if stats.new_articles or stats.updated_articles:
                 s.execute(update(FeedStateRow).where(FeedStateRow.name == LAST_PUBLISH).values(content_hash=""))
             s.flush()
             testhooks.pause("ingest-commit")  # written, not yet committed: tests/test_crash.py kills here
             return stats
+
+    def content_hashes(self, source: str, limit: int = 5000) -> dict[str, str]:
+        """guid -> content hash of the source's newest ``limit`` stored articles (what a feed still holds)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(ArticleRow.guid, ArticleRow.content_hash)
+                .join(SourceRow, SourceRow.id == ArticleRow.source_id)
+                .where(SourceRow.name == source)
+                .order_by(ArticleRow.published.desc())
+                .limit(limit)
+            )
+            return {guid: digest for guid, digest in rows}
 
     def count_stories(self) -> int:
         with self.session() as s:

@@ -68,9 +68,12 @@ FullTexts = Mapping[str, tuple[str, str, str]]
 def ingest_entries(
     s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float,
     level: str = "article", embed: Embedder | None = None, related_window: float = 0.0,
-    full_texts: FullTexts | None = None,
+    full_texts: FullTexts | None = None, prepared: Mapping[str, Fingerprint] | None = None,
 ) -> IngestStats:
+    """Store one source's entries. ``prepared``: fingerprints made elsewhere (syndicator.prepare), used when
+    they were made from the same date and need no headline embedding."""
     stats = IngestStats()
+    prepared = prepared if embed is None else None
     full_texts = full_texts or {}
     existing = _existing_articles(s, source.id, [e.guid for e in entries])
     window = timedelta(seconds=window_seconds)
@@ -88,12 +91,14 @@ def ingest_entries(
         e.guid: existing[e.guid].published if e.guid in existing else min(e.published or now, now + FUTURE_SLACK)
         for e in todo
     }
-    fps = {
-        e.guid: similarity.fingerprint(
-            similarity.Doc(e.title, e.text, e.url, published[e.guid], source.name, vectors.get(e.guid))
-        )
-        for e in todo
-    }
+    fps = {}
+    for e in todo:
+        fp = (prepared or {}).get(e.guid)
+        if fp is None or e.guid in full_texts or fp.published != published[e.guid].isoformat():
+            fp = similarity.fingerprint(
+                similarity.Doc(e.title, e.text, e.url, published[e.guid], source.name, vectors.get(e.guid))
+            )
+        fps[e.guid] = fp
     stock = _stock_excerpts(entries, existing, fps)
     linked: list[tuple[ArticleRow, Fingerprint]] = []  # new and changed articles, to link to related ones
     for entry, digest in zip(entries, digests, strict=True):
