@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -126,6 +125,7 @@ def ingest_entries(
         s.add(row)
         s.flush()
         _index(s, row, fp)  # later entries of this batch must see this one as a candidate
+        related.remember(row, fp)
         existing[entry.guid] = row
         stats.new_articles += 1
         linked.append((row, fp))
@@ -163,8 +163,8 @@ def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
     row.updated = e.updated
     row.fingerprint = similarity.fingerprint_to_dict(fp)
     row.body_hash = fp.body_hash or None
-    for key in [k for k in _FP_CACHE if k[0] == row.id] if row.id else []:
-        del _FP_CACHE[key]
+    if row.id:
+        related.forget(row.id)
 
 
 def _fill_full_text(row: ArticleRow, found: tuple[str, str, str] | None) -> None:
@@ -222,48 +222,12 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
         .where(ArticleRow.id.in_(sorted(ids)))
     ).all()
     keyed = [(aid, sid, created, (aid, f"{digest}:{status}")) for aid, sid, created, digest, status in rows]
-    fps = _candidate_fingerprints(s, [key for *_rest, key in keyed])
+    fps = related.fingerprints(s, [key for *_rest, key in keyed])
     cands = [merge.Candidate(aid, sid, created, fps[key]) for aid, sid, created, key in keyed if key in fps]
     boilerplate: frozenset[str] = frozenset()
     if fp.body_hash and _is_boilerplate(s, row, fp.body_hash, lo, hi):
         boilerplate = frozenset({fp.body_hash})
     return cands, boilerplate
-
-
-# Decoded fingerprints of recent candidates, by (article id, "content hash:full-text status"): a fingerprint
-# is rewritten only when the entry's content changes or its page is (re)fetched, which changes one of the
-# two, so an entry is never stale, even with other processes writing the same database; ``_fill`` also drops
-# the article's entries in this process. The same stored articles are candidates of many new ones (popular headline
-# words); decoding their JSON and rebuilding their word sets for each was most of a cold refresh's time
-# (py-spy, bench/scale_run.py 40 × 50). Bounded: a cached fingerprint with its memoised sets takes about 80 KB
-# (peak RSS 104 MB without the cache, 268 MB with 2,048 entries, 170 MB with 768 at 40 × 50: docs/benchmarks.md).
-_FP_CACHE: OrderedDict[tuple[str, str], similarity.Fingerprint] = OrderedDict()
-FP_CACHE_SIZE = 768
-
-
-def _candidate_fingerprints(
-    s: Session, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], similarity.Fingerprint]:
-    found: dict[tuple[str, str], similarity.Fingerprint] = {}
-    missing: list[str] = []
-    for key in keys:
-        fp = _FP_CACHE.get(key)
-        if fp is None:
-            missing.append(key[0])
-        else:
-            _FP_CACHE.move_to_end(key)
-            found[key] = fp
-    if missing:
-        stmt = select(
-            ArticleRow.id, ArticleRow.content_hash, ArticleRow.full_text_status, ArticleRow.fingerprint
-        ).where(ArticleRow.id.in_(sorted(missing)))
-        for aid, digest, status, fpd in s.execute(stmt):
-            if fpd:
-                key = (aid, f"{digest}:{status}")
-                found[key] = _FP_CACHE[key] = similarity.fingerprint_from_dict(fpd)
-        while len(_FP_CACHE) > FP_CACHE_SIZE:
-            _FP_CACHE.popitem(last=False)
-    return found
 
 
 def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:
