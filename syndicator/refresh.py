@@ -16,17 +16,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from syndicator import schedule
 from syndicator.config import Config
 from syndicator.errors import ParseError, StoreError, UsageError
 from syndicator.fetch import Fetcher, FetchRequest, FetchResult, HostBackoff
-from syndicator.parse import parse_document
-from syndicator.prepare import Prepared, Preparer
-from syndicator.publish import PublishResult, publish_all
 from syndicator.store import HostRow, IngestStats, SourceRow, Store, new_lease_owner
 from syndicator.store.retention import prune
 from syndicator.urls import host_of
+
+if TYPE_CHECKING:
+    from syndicator.prepare import Prepared
+    from syndicator.publish import PublishResult
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,8 @@ def refresh(
         conditional = not (config.source(name).full_text and store.has_deferred_pages(name))
         requests.append(fetch_request(config, states[name], conditional=conditional))
     backoffs = [HostBackoff(h.name, h.retry_after_until, h.reason) for h in hosts.values()]
+    from syndicator.prepare import Preparer  # imported when there is something to fetch
+
     preparer = Preparer(len(requests))
     # Documents being parsed by the pool, in the order they arrived; stored in that order.
     pending: deque[tuple[FetchResult, Future[Prepared]]] = deque()
@@ -184,6 +188,8 @@ def refresh(
     for s in report.sources:
         report.ingest.new_articles += s.new_articles
     if publish and (stop is None or not stop.is_set()):
+        from syndicator.publish import PublishResult, publish_all
+
         started = time.monotonic()
         signature = publish_signature(config)
         if _unchanged(config, store, signature):
@@ -305,6 +311,8 @@ def _handle(
                     raise ParseError(done.error)
                 parsed, fingerprints = done.parsed, done.fingerprints
             else:
+                from syndicator.parse import parse_document
+
                 parsed = parse_document(
                     result.body, result.url, result.content_type,
                     strip_tracking_pixels=config.output.strip_tracking_pixels,
