@@ -72,10 +72,10 @@ class Preparer:
 
     def submit(self, *args: object) -> Future[Prepared]:
         if self._pool is None:
-            # forkserver, not fork: the fetch threads are running, and a forked child could inherit a lock
-            # one of them holds.
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["syndicator.prepare"])
+            # spawn, not fork: the fetch threads are running, and a forked child could inherit a lock one of
+            # them holds. Not forkserver either: spawned workers are this process's own children, reaped by
+            # it, so their CPU time is counted in its own (os.wait4 of a refresh, bench/scale_run.py).
+            ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=ctx)
         return self._pool.submit(prepare, *args)
 
