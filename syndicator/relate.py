@@ -103,7 +103,11 @@ def _word(t: str) -> bool:
 
 
 def index_keys(fp: Fingerprint) -> frozenset[str]:
-    """The article's heaviest informative words, as ``r:`` keys."""
+    """The article's heaviest informative words, as ``r:`` keys (computed once per Fingerprint object)."""
+    return similarity._derived(fp, "relate_keys", lambda: _index_keys(fp))
+
+
+def _index_keys(fp: Fingerprint) -> frozenset[str]:
     weights = profile(fp)
     ranked = sorted((t for t in weights if idf(t) >= MIN_KEY_IDF), key=lambda t: (-weights[t], t))
     return frozenset(KEY_PREFIX + t for t in ranked[:KEY_TERMS])
