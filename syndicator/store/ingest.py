@@ -222,10 +222,15 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
         .join(StoryRow, StoryRow.id == ArticleRow.story_id)
         .where(ArticleRow.id.in_(sorted(ids)))
     ).all()
+    weak = {
+        aid for aid, _sid, _created, _digest, _status, source_id, published in rows
+        if _weak(shared.get(aid, ()), row.source_id == source_id, abs(published - row.published))
+    }
+    weak -= _same_subject(s, fp, weak)
     keyed = [
         (aid, sid, created, (aid, f"{digest}:{status}"))
-        for aid, sid, created, digest, status, source_id, published in rows
-        if not _weak(shared.get(aid, ()), row.source_id == source_id, abs(published - row.published))
+        for aid, sid, created, digest, status, _source_id, _published in rows
+        if aid not in weak
     ]
     fps = related.fingerprints(s, [key for *_rest, key in keyed])
     cands = [merge.Candidate(aid, sid, created, fps[key]) for aid, sid, created, key in keyed if key in fps]
@@ -237,7 +242,8 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
 
 def _weak(shared: Sequence[str], same_source: bool, apart: timedelta) -> bool:
     """A candidate found through one headline word only: no rule can match it, except a headline
-    variant of the same source (``similarity``'s headline-close rule), so it is not compared.
+    variant of the same source (``similarity``'s headline-close rule) or a report whose body agrees
+    in part (``_same_subject`` rescues those), so it is not compared.
 
     A headline match needs most of the headlines' informative words shared, and every one of the
     rarest words of a headline is a ``t:`` key; a body match needs shared body keys. Headline words
@@ -249,6 +255,26 @@ def _weak(shared: Sequence[str], same_source: bool, apart: timedelta) -> bool:
         and shared[0].startswith("t:")
         and not (same_source and apart <= timedelta(hours=similarity.CLOSE_HOURS))
     )
+
+
+# A weak candidate that shares this many of the new article's related-story keys (its heaviest words) is
+# compared after all: two reports whose bodies agree in part (headline+body) share their heavy words.
+RESCUE_SHARED = 3
+
+
+def _same_subject(s: Session, fp: Fingerprint, weak: set[str]) -> set[str]:
+    """Those of ``weak`` that share RESCUE_SHARED or more ``r:`` keys with ``fp`` (one indexed query)."""
+    rkeys = sorted(relate.index_keys(fp))
+    if not weak or not rkeys:
+        return set()
+    return {
+        aid for aid, n in s.execute(
+            select(ArticleKeyRow.article_id, func.count())
+            .where(ArticleKeyRow.article_id.in_(sorted(weak)), ArticleKeyRow.key.in_(rkeys))
+            .group_by(ArticleKeyRow.article_id)
+        )
+        if n >= RESCUE_SHARED
+    }
 
 
 def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:
