@@ -100,7 +100,7 @@ class StoryRow(Base):
     __tablename__ = "stories"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:…
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # When the published item's content last really changed (feeds' <updated>).
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -134,7 +134,7 @@ class ArticleRow(Base):
     language: Mapped[str] = mapped_column(String(35), default="")
     published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     body_hash: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     story_id: Mapped[str] = mapped_column(ForeignKey("stories.id"))
@@ -213,3 +213,6 @@ class FeedStateRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Hash of everything the feed's files were last rendered from (syndicator.publish.render_key): a
+    # publish whose key is unchanged, with the files in place, skips rendering them. "" = unknown.
+    rendered: Mapped[str] = mapped_column(String(64), default="", server_default="")
