@@ -73,13 +73,25 @@ class Link:
         return {"kind": self.kind, "score": round(self.score, 4), "shared": list(self.shared)}
 
 
+class Profile(dict):
+    """A profile (word -> weight) that remembers its norm: one article is scored against dozens."""
+
+    norm: float | None = None
+
+
 def profile(fp: Fingerprint) -> dict[str, float]:
-    """Informative words with their weight: (1 + log tf) * idf, headline words boosted."""
+    """Informative words with their weight: (1 + log tf) * idf, headline words boosted.
+
+    Computed once per Fingerprint object (its keys, then its links ask for it)."""
+    return similarity._derived(fp, "relate_profile", lambda: _profile(fp))
+
+
+def _profile(fp: Fingerprint) -> dict[str, float]:
     counts: dict[str, float] = {}
     for t in fp.body[:MAX_BODY_TERMS]:
         if _word(t):
             counts[t] = counts.get(t, 0.0) + 1.0
-    weights = {t: (1.0 + math.log(c)) * idf(t) for t, c in counts.items()}
+    weights = Profile((t, (1.0 + math.log(c)) * idf(t)) for t, c in counts.items())
     for t in set(fp.title):
         if _word(t):
             weights[t] = weights.get(t, 0.0) + TITLE_WEIGHT * idf(t)
@@ -91,7 +103,11 @@ def _word(t: str) -> bool:
 
 
 def index_keys(fp: Fingerprint) -> frozenset[str]:
-    """The article's heaviest informative words, as ``r:`` keys."""
+    """The article's heaviest informative words, as ``r:`` keys (computed once per Fingerprint object)."""
+    return similarity._derived(fp, "relate_keys", lambda: _index_keys(fp))
+
+
+def _index_keys(fp: Fingerprint) -> frozenset[str]:
     weights = profile(fp)
     ranked = sorted((t for t in weights if idf(t) >= MIN_KEY_IDF), key=lambda t: (-weights[t], t))
     return frozenset(KEY_PREFIX + t for t in ranked[:KEY_TERMS])
@@ -151,6 +167,14 @@ def _title_profile(words: set[str]) -> dict[str, float]:
 def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
     # summed in a fixed order, so that relate(a, b) == relate(b, a) to the last bit
     dot = sum(a[k] * b[k] for k in sorted(a.keys() & b.keys()))
-    na = math.sqrt(sum(w * w for _, w in sorted(a.items())))
-    nb = math.sqrt(sum(w * w for _, w in sorted(b.items())))
+    na, nb = _norm(a), _norm(b)
     return dot / (na * nb) if na and nb else 0.0
+
+
+def _norm(a: dict[str, float]) -> float:
+    norm = a.norm if isinstance(a, Profile) else None
+    if norm is None:
+        norm = math.sqrt(sum(w * w for _, w in sorted(a.items())))
+        if isinstance(a, Profile):
+            a.norm = norm  # a profile is never changed once made
+    return norm

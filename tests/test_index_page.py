@@ -75,6 +75,11 @@ def site(feed_server, tmp_path) -> Path:
         db.execute(text(
             "UPDATE stories SET created_at = (SELECT MIN(a.fetched_at) FROM articles a WHERE a.story_id = stories.id)"
         ))
+        # A refresh that stores nothing new skips publishing; edits made behind its back are not news to it,
+        # so mark the last publish as outdated, as any ingest or other publish does.
+        assert db.execute(
+            text("UPDATE feed_state SET content_hash = '' WHERE name = '.last-publish'")
+        ).rowcount == 1
     out = syndicator("--config", str(cfg), "refresh")  # nothing new (304s); republishes the page
     assert out.returncode == 0, out.stderr
     return cfg

@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from syndicator import testhooks
+from syndicator.similarity import Fingerprint
 from syndicator.store import db, locks
 from syndicator.store.ingest import Embedder, FullTexts, IngestStats, article_id, ingest_entries
 from syndicator.store.schema import (
@@ -29,6 +30,12 @@ from syndicator.store.schema import (
     StoryAliasRow,
     StoryRow,
 )
+
+# syndicator.publish.LAST_PUBLISH: the feed_state row every publish stamps. Its content_hash holds what the
+# published files were made from (refresh.publish_signature) after a refresh's publish, and "" once anything
+# else may have changed the feeds: an ingest that stored or changed an article (in its own transaction, so
+# that a refresh killed before publishing is published by the next one), or any other publish.
+LAST_PUBLISH = ".last-publish"
 
 __all__ = [
     "ArticleRow",
@@ -304,6 +311,7 @@ class Store:
         embed: Embedder | None = None,
         related_window: float = 0.0,
         full_texts: FullTexts | None = None,
+        fingerprints: Mapping[str, Fingerprint] | None = None,
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story and
         linking it to related stories published within ``related_window`` seconds.
@@ -318,13 +326,30 @@ class Store:
             with self.session() as s:
                 row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
                 stats = ingest_entries(
-                    s, row, entries, now, window_seconds, level, embed, related_window, full_texts
+                    s, row, entries, now, window_seconds, level, embed, related_window, full_texts, fingerprints
                 )
+                if stats.new_articles or stats.updated_articles:
+                    # The files published last no longer show everything (see published_signature).
+                    s.execute(
+                        update(FeedStateRow).where(FeedStateRow.name == LAST_PUBLISH).values(content_hash="")
+                    )
                 s.flush()
                 testhooks.pause("ingest-commit")  # written, not yet committed: tests/test_crash.py kills here
                 return stats
 
         return locks.with_retry(work)
+
+    def content_hashes(self, source: str, limit: int = 5000) -> dict[str, str]:
+        """guid -> content hash of the source's newest ``limit`` stored articles (what a feed still holds)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(ArticleRow.guid, ArticleRow.content_hash)
+                .join(SourceRow, SourceRow.id == ArticleRow.source_id)
+                .where(SourceRow.name == source)
+                .order_by(ArticleRow.published.desc())
+                .limit(limit)
+            )
+            return {guid: digest for guid, digest in rows}
 
     def count_stories(self) -> int:
         with self.session() as s:
@@ -333,6 +358,18 @@ class Store:
     def count_articles(self) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(ArticleRow)) or 0
+
+    # -- what the published files were made from ---------------------------
+
+    def published_signature(self) -> str:
+        """The signature recorded after the last refresh's publish, "" when something changed since."""
+        with self.session() as s:
+            return s.scalar(select(FeedStateRow.content_hash).where(FeedStateRow.name == LAST_PUBLISH)) or ""
+
+    def record_publish(self, signature: str, when: datetime) -> None:
+        """Stamp a publish (or a refresh that had nothing to publish) with what the files were made from."""
+        with self.session() as s:
+            s.merge(FeedStateRow(name=LAST_PUBLISH, content_hash=signature, updated=when))
 
 
 def _dead_local_owners(s: Session, now: datetime) -> list[str]:
