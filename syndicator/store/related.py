@@ -83,7 +83,7 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     # a page's full text, fetched later, changes the fingerprint but not the content hash
     profiles = _profiles(s, [(c.id, f"{c.content_hash}/{c.full_text_status}") for c in cands])
     mine = relate.profile(fp)
-    found = []
+    found, named = [], []
     for cand in cands:
         if cand.id not in profiles:
             continue
@@ -91,16 +91,40 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
         link = relate.relate(fp, other, mine, theirs, event=False)
         if link is not None:
             found.append((link, cand.id, other))
+        elif (word := relate.shared_name(fp, other, mine, theirs)) is not None:
+            named.append((word, cand.id, other))
     # The same-event check costs as much as all the rest: only the best links can use it to rank higher
     # (ECB+ dev half: 7,016 comparisons for 496 articles, half of the refresh's time, before this limit).
     found.sort(key=lambda f: (-f[0].score, f[1]))
-    for n, (link, other_id, other) in enumerate(found):
-        if n < EVENT_CHECKS:
-            link = relate.with_event(link, fp, other)
+    for n, (link, other_id, other) in enumerate(found[:EVENT_CHECKS]):
+        found[n] = (relate.with_event(link, fp, other), other_id, other)
+    if named:
+        found += _name_links(s, fp, [link for link, _, _ in found], named)
+    for link, other_id, _ in found:
         reason = link.reason()
         s.add(ArticleLinkRow(article_id=row.id, other_id=other_id, score=link.score, reason=reason, created_at=now))
         s.add(ArticleLinkRow(article_id=other_id, other_id=row.id, score=link.score, reason=reason, created_at=now))
     return len(found)
+
+
+def _name_links(s: Session, fp: Fingerprint, links: list[relate.Link], named: list) -> list:
+    """"Same name" links (:func:`syndicator.relate.shared_name`) whose name the stream shows to be a
+    subject's: the heaviest shared word of at least ``relate.NAME_SUPPORT`` links of either article
+    (this article's new links, the other's stored ones)."""
+    mine = Counter(w for ln in links if (w := relate.subject_word(ln.reason())) is not None)
+    theirs: dict[str, Counter[str]] = {}
+    for aid, reason in s.execute(
+        select(ArticleLinkRow.article_id, ArticleLinkRow.reason).where(
+            ArticleLinkRow.article_id.in_(sorted({oid for _, oid, _ in named}))
+        )
+    ):
+        if (w := relate.subject_word(reason or {})) is not None:
+            theirs.setdefault(aid, Counter())[w] += 1
+    return [
+        (relate.name_link(fp, other, word), oid, other)
+        for word, oid, other in named
+        if mine[word] + theirs.get(oid, Counter())[word] >= relate.NAME_SUPPORT
+    ]
 
 
 _CACHE: OrderedDict[tuple[str, str], tuple[Fingerprint, dict[str, float]]] = OrderedDict()
@@ -162,11 +186,20 @@ def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, l
         for sid, oid, score, reason in rows:
             best = out.setdefault(sid, {})
             old = best.get(oid)
-            if old is None or score > old.score or (score == old.score and str(reason) < str(old.reason)):
-                best[oid] = StoryLink(oid, score, reason or {})
-    return {
-        sid: sorted(links.values(), key=lambda ln: (-ln.score, ln.story_id))[:limit] for sid, links in out.items()
-    }
+            new = StoryLink(oid, score, reason or {})
+            if old is None or _rank(new) > _rank(old) or (_rank(new) == _rank(old) and str(reason) < str(old.reason)):
+                best[oid] = new
+    shown = {}
+    for sid, links in out.items():
+        ranked = sorted(links.values(), key=lambda ln: (-ln.score, ln.story_id))
+        keep = relate.shown([(ln.score, ln.reason.get("kind", "")) for ln in ranked])
+        shown[sid] = [ranked[n] for n in keep][:limit]
+    return shown
+
+
+def _rank(link: StoryLink) -> tuple[bool, float]:
+    # the best link between two stories: any other kind before "same name", then the higher score
+    return link.reason.get("kind") != relate.NAME_KIND, link.score
 
 
 def story_heads(s: Session, story_ids: list[str], headline: str) -> dict[str, tuple[str, str]]:
