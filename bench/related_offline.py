@@ -113,25 +113,31 @@ def links(items: list, story: list[int], window_days: float) -> dict[int, list[t
                 near = sorted(near, key=lambda j: abs(items[j].doc.published - it.doc.published))[:MAX_POSTINGS]
             cands.update(near)
         mass = {j: sum(sim.idf(k[2:]) for k in keys[i] & keys[j]) for j in cands if story[j] != story[i]}
-        found, named = [], []
+        found, tentative = [], []
         for j in sorted(mass, key=lambda j: (-mass[j], j))[:MAX_CANDIDATES]:
             link = relate.relate(it.fp, items[j].fp, profiles[i], profiles[j], event=False)
             if link is not None:
                 found.append((link, j))
-            elif (word := relate.shared_name(it.fp, items[j].fp, profiles[i], profiles[j])) is not None:
-                named.append((word, j))
+            elif (link := relate.tentative(it.fp, items[j].fp, profiles[i], profiles[j])) is not None:
+                tentative.append((link, j))
         found.sort(key=lambda f: (-f[0].score, f[1]))
         for n, (link, j) in enumerate(found):
             if n < EVENT_CHECKS:
                 link = relate.with_event(link, it.fp, items[j].fp)
             found[n] = (link, j)
-        # as the store: a name is a subject's when it is the heaviest shared word of a link of either article
+        # as the store: a tentative link stands when its word is the heaviest shared word of enough links of
+        # either article (this one's new links, the other's links so far); accepted ones count later on
         for link, j in found:
             if (w := relate.subject_word(link.reason())) is not None:
                 subjects[i][w] += 1
                 subjects[j][w] += 1
-        found += [(relate.name_link(it.fp, items[j].fp, w), j) for w, j in named
-                  if subjects[i][w] + subjects[j][w] >= relate.NAME_SUPPORT]
+        accepted = [(link, j) for link, j in tentative
+                    if subjects[i][link.shared[0]] + subjects[j][link.shared[0]] >= relate.SUBJECT_SUPPORT]
+        for link, j in accepted:
+            if (w := relate.subject_word(link.reason())) is not None:
+                subjects[i][w] += 1
+                subjects[j][w] += 1
+        found += accepted
         for link, j in found:
             for a, b in ((story[i], story[j]), (story[j], story[i])):
                 old = best[a].get(b)

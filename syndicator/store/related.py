@@ -83,7 +83,7 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     # a page's full text, fetched later, changes the fingerprint but not the content hash
     profiles = _profiles(s, [(c.id, f"{c.content_hash}/{c.full_text_status}") for c in cands])
     mine = relate.profile(fp)
-    found, named = [], []
+    found, tentative = [], []
     for cand in cands:
         if cand.id not in profiles:
             continue
@@ -91,15 +91,15 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
         link = relate.relate(fp, other, mine, theirs, event=False)
         if link is not None:
             found.append((link, cand.id, other))
-        elif (word := relate.shared_name(fp, other, mine, theirs)) is not None:
-            named.append((word, cand.id, other))
+        elif (link := relate.tentative(fp, other, mine, theirs)) is not None:
+            tentative.append((link, cand.id, other))
     # The same-event check costs as much as all the rest: only the best links can use it to rank higher
     # (ECB+ dev half: 7,016 comparisons for 496 articles, half of the refresh's time, before this limit).
     found.sort(key=lambda f: (-f[0].score, f[1]))
     for n, (link, other_id, other) in enumerate(found[:EVENT_CHECKS]):
         found[n] = (relate.with_event(link, fp, other), other_id, other)
-    if named:
-        found += _name_links(s, fp, [link for link, _, _ in found], named)
+    if tentative:
+        found += _supported(s, [link for link, _, _ in found], tentative)
     for link, other_id, _ in found:
         reason = link.reason()
         s.add(ArticleLinkRow(article_id=row.id, other_id=other_id, score=link.score, reason=reason, created_at=now))
@@ -107,23 +107,22 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     return len(found)
 
 
-def _name_links(s: Session, fp: Fingerprint, links: list[relate.Link], named: list) -> list:
-    """"Same name" links (:func:`syndicator.relate.shared_name`) whose name the stream shows to be a
-    subject's: the heaviest shared word of at least ``relate.NAME_SUPPORT`` links of either article
+def _supported(s: Session, links: list[relate.Link], tentative: list) -> list:
+    """The tentative links (:func:`syndicator.relate.tentative`) whose word the stream shows to name a
+    subject: the heaviest shared word of at least ``relate.SUBJECT_SUPPORT`` links of either article
     (this article's new links, the other's stored ones)."""
     mine = Counter(w for ln in links if (w := relate.subject_word(ln.reason())) is not None)
     theirs: dict[str, Counter[str]] = {}
     for aid, reason in s.execute(
         select(ArticleLinkRow.article_id, ArticleLinkRow.reason).where(
-            ArticleLinkRow.article_id.in_(sorted({oid for _, oid, _ in named}))
+            ArticleLinkRow.article_id.in_(sorted({oid for _, oid, _ in tentative}))
         )
     ):
         if (w := relate.subject_word(reason or {})) is not None:
             theirs.setdefault(aid, Counter())[w] += 1
     return [
-        (relate.name_link(fp, other, word), oid, other)
-        for word, oid, other in named
-        if mine[word] + theirs.get(oid, Counter())[word] >= relate.NAME_SUPPORT
+        (link, oid, other) for link, oid, other in tentative
+        if mine[link.shared[0]] + theirs.get(oid, Counter())[link.shared[0]] >= relate.SUBJECT_SUPPORT
     ]
 
 
