@@ -107,8 +107,10 @@ def links(items: list, story: list[int], window_days: float) -> dict[int, list[t
     for i in order:
         it = items[i]
         cands: set[int] = set()
+        counts = {}
         for k in keys[i]:
             near = [j for j in postings[k] if abs(items[j].doc.published - it.doc.published) <= window]
+            counts[k] = len(near)
             if len(near) > MAX_POSTINGS:
                 near = sorted(near, key=lambda j: abs(items[j].doc.published - it.doc.published))[:MAX_POSTINGS]
             cands.update(near)
@@ -131,6 +133,8 @@ def links(items: list, story: list[int], window_days: float) -> dict[int, list[t
             if (w := relate.subject_word(link.reason())) is not None:
                 subjects[i][w] += 1
                 subjects[j][w] += 1
+        tentative = [(link, j) for link, j in tentative if link.kind != relate.NAME_KIND
+                     or counts.get(relate.KEY_PREFIX + link.shared[0], 0) <= relate.NAME_MAX_POSTINGS]
         accepted = [(link, j) for link, j in tentative
                     if subjects[i][link.shared[0]] + subjects[j][link.shared[0]] >= relate.SUBJECT_SUPPORT]
         for link, j in accepted:

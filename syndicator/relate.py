@@ -77,6 +77,10 @@ SUBJECT_SUPPORT = 3
 LOW_TITLE_COSINE = 0.15
 NAME_KIND = "same name"
 NAME_MIN_IDF = 6.0
+# A name that more articles in the window carry than this is a common word in this stream, whatever the
+# reference table says ("Trump" in a year's news): never a name link. The same bar as the postings the
+# store reads in full for one key.
+NAME_MAX_POSTINGS = 200
 NAME_SCALE = 0.01  # a name link's score is this share of the headline cosine: below every other kind
 NAME_SHOWN = 1
 

@@ -99,6 +99,9 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     for n, (link, other_id, other) in enumerate(found[:EVENT_CHECKS]):
         found[n] = (relate.with_event(link, fp, other), other_id, other)
     if tentative:
+        # a name common in this stream is no name (the postings counts of this article's keys are at hand)
+        tentative = [t for t in tentative if t[0].kind != relate.NAME_KIND
+                     or counts.get(relate.KEY_PREFIX + t[0].shared[0], 0) <= relate.NAME_MAX_POSTINGS]
         found += _supported(s, [link for link, _, _ in found], tentative)
     for link, other_id, _ in found:
         reason = link.reason()
