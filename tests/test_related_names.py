@@ -12,9 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from syndicator import relate
 from syndicator import similarity as sim
+from syndicator.model import Entry
+from syndicator.store import Store
+from syndicator.store.related import related_stories
+from syndicator.store.schema import ArticleRow
 from tests.conftest import Resource, syndicator, write_config
 from tests.feedmaker import It, rss2
 
@@ -171,3 +176,29 @@ def test_no_name_link_without_a_subject_behind_it(feed_server, tmp_path):
     assert syndicator("--config", str(cfg), "refresh").returncode == 0
     stories = _stories(cfg)
     assert stories[LONE]["related"] == [] and stories[SUBJECT[0]]["related"] == []
+
+
+def _linked_on_a_name(folder: Path) -> list[str]:
+    """Ingest the subject's four headlines (one source each) and then the lone one into a store on
+    disk; the kinds of the lone story's links."""
+    store = Store(f"sqlite:///{folder / 'store.db'}")
+    store.sync_sources([(f"p{n}", f"https://p{n}.example/") for n in range(5)])
+    week = 7 * 86400.0
+    for n, title in enumerate([*SUBJECT, LONE]):
+        at = T0 + timedelta(minutes=9 * n)
+        entry = Entry(guid=f"g{n}", url=f"https://p{n}.example/{n}", title=title, published=at)
+        store.ingest(f"p{n}", [entry], at, 72 * 3600, related_window=week)
+    with store.session() as s:
+        lone = s.scalars(select(ArticleRow.story_id).where(ArticleRow.guid == "g4")).one()
+        links = related_stories(s, [lone], 5).get(lone, [])
+    store.close()
+    return [ln.reason["kind"] for ln in links]
+
+
+def test_a_name_common_in_the_stream_is_no_name(tmp_path, monkeypatch):
+    (tmp_path / "rare").mkdir()
+    (tmp_path / "common").mkdir()
+    assert _linked_on_a_name(tmp_path / "rare") == [relate.NAME_KIND]
+    # the same stream where four articles carrying the name are more than a name may have
+    monkeypatch.setattr(relate, "NAME_MAX_POSTINGS", 3)
+    assert _linked_on_a_name(tmp_path / "common") == []
