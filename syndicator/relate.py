@@ -3,8 +3,9 @@
 The merge stage decides "same story"; this stage decides "worth reading
 next": other coverage of the same event, and stories on the same subject.
 Like :mod:`syndicator.similarity` it is pure (no I/O, no state learned at
-run time), so a link depends only on the two articles and the same store
-always publishes the same links.
+run time), so a link depends only on the two articles (and, for a tentative
+link, on links the store already holds) and the same store always publishes
+the same links.
 
 Two articles are related when their tf-idf profiles (headline words weigh
 more than body words) are close AND they share several informative words.
@@ -19,6 +20,12 @@ A sparse stream is the hard case: most stories have no relative at all, and
 ranking alone would still fill every slot with the best of the weak. So a
 link must clear an absolute bar, and a story with no candidate above it shows
 no link rather than a weak one.
+
+Evidence below those bars can still make a link when the stream itself
+vouches for the word it rests on (:func:`tentative`): the word must already
+be the heaviest shared word of several links of either article, and a single
+shared word must be a name that is rare both in the reference table and in
+the stream's window.
 
 Candidates come from an index, never a scan: :func:`index_keys` gives an
 article's most informative words as ``r:`` keys, stored beside the merge
