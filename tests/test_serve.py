@@ -91,6 +91,26 @@ def test_head_and_gzip(client):
         assert gzip.decompress(b"".join(streamed.iter_raw())) == b"<rss>one</rss>"
 
 
+def test_200_head_and_304_carry_the_same_headers(client):
+    c, _ = client
+    for path, csp in (("/all.atom", "default-src 'none'; sandbox"), ("/", None)):
+        for encoding in ("identity", "gzip"):
+            get = c.get(path, headers={"Accept-Encoding": encoding})
+            head = c.head(path, headers={"Accept-Encoding": encoding})
+            same = c.get(path, headers={"Accept-Encoding": encoding, "If-None-Match": get.headers["etag"]})
+            assert (get.status_code, head.status_code, same.status_code) == (200, 200, 304)
+            assert same.content == b"" and "content-length" not in same.headers
+            assert "content-type" not in same.headers and "content-encoding" not in same.headers
+            for name in ("etag", "last-modified", "cache-control", "vary", "content-security-policy",
+                         "x-content-type-options", "referrer-policy"):
+                assert get.headers[name] == head.headers[name] == same.headers[name], (path, encoding, name)
+            assert head.headers["content-type"] == get.headers["content-type"]
+            assert head.headers["content-length"] == get.headers["content-length"]
+            assert get.headers["etag"].endswith('-gz"') == (encoding == "gzip")
+            if csp:
+                assert get.headers["content-security-policy"] == csp
+
+
 @pytest.mark.parametrize(
     "path",
     ["/nope.rss", "/secret.txt", "/../secret.txt", "/%2e%2e/secret.txt", "/.all.rss.123.tmp", "/public/all.rss",

@@ -4,6 +4,8 @@ Dates are taken from the store, never from the clock at render time: a
 story's ``updated`` moves only when its item's content hash changes, and a
 feed's only when the list of its items does. So publishing the same store
 twice gives byte-identical files, and files are rewritten only when changed.
+A feed whose inputs (items, dates, settings, this version's renderers) are
+those its files were last written from is not even rendered again.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
+from syndicator import __version__
 from syndicator.config import Config, FeedConfig
 from syndicator.publish import archive
 from syndicator.publish.feedext import ping_hub
@@ -26,6 +32,7 @@ from syndicator.publish.pages import FeedSummary, render_index, render_opml
 from syndicator.publish.stats import read_daily_activity
 from syndicator.publish.xmlfeeds import render_xml
 from syndicator.store import Store
+from syndicator.store.locks import publish_lock as store_publish_lock
 from syndicator.store.schema import FeedStateRow, StoryRow
 
 log = logging.getLogger(__name__)
@@ -34,37 +41,75 @@ FEED_NAMESPACE = uuid.UUID("0b6f3e0e-4f4c-4a53-8f7e-6a1f7f1c2b3d")
 # A feed_state row (no feed name starts with ".") stamped at the end of every publish, whether or not a
 # file changed: /healthz and /metrics read when the last one ran.
 LAST_PUBLISH = ".last-publish"
+# Stamped when a publish starts reading the store: a worker whose writes were committed before that
+# need not publish again (another worker's publish already included them).
+PUBLISH_STARTED = ".publish-started"
 
 
 @dataclass
 class PublishResult:
     written: list[str] = field(default_factory=list)  # file names that changed
     feeds: int = 0
+    skipped: bool = False  # another worker's publish already covered this one's writes
 
 
 def feed_id(name: str) -> str:
     return f"urn:uuid:{uuid.uuid5(FEED_NAMESPACE, name)}"
 
 
-def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
-    with publish_lock(config.output_dir):
-        return _publish_all(store, config, now)
+def publish_all(store: Store, config: Config, now: datetime, *, after: datetime | None = None) -> PublishResult:
+    """Publish every feed, one process at a time, whichever worker on whichever host it is.
+
+    With ``after`` (the store's clock when the caller's writes were committed), a publish that
+    another process started since covers them, and this one is skipped.
+    """
+    with publishing(store, config):
+        return publish_locked(store, config, now, after=after)
+
+
+@contextmanager
+def publishing(store: Store, config: Config) -> Iterator[None]:
+    """The publisher's locks: on PostgreSQL an advisory lock (store/locks.py), which any worker can take
+    once the holder is done or dead; then, as on SQLite, a lock on the output folder."""
+    with store_publish_lock(store.engine), publish_lock(config.output_dir):
+        yield
+
+
+def publish_locked(store: Store, config: Config, now: datetime, *, after: datetime | None = None) -> PublishResult:
+    """``publish_all`` for a caller that holds ``publishing``."""
+    if after is not None and _started_since(store, after):
+        return PublishResult(feeds=len(config.feeds), skipped=True)
+    return _publish_all(store, config, now)
+
+
+def _started_since(store: Store, when: datetime) -> bool:
+    with store.session() as s:
+        row = s.get(FeedStateRow, PUBLISH_STARTED)
+        return row is not None and row.updated >= when
 
 
 def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
-    summaries, updated, archived = _settle(store, config, now)
+    with store.session() as s:
+        s.merge(FeedStateRow(name=PUBLISH_STARTED, content_hash="", updated=store.clock()))
+    summaries, updated, archived, settled = _settle(store, config, now)
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out)
     base = config.output.base_url
     result = PublishResult(feeds=len(summaries))
     changed_feeds: list[str] = []  # public URLs of the feed files rewritten, for the WebSub hub
+    rendered: dict[str, str] = {}  # feed name -> render key of the files just written
     for feed, summary in zip(config.feeds, summaries, strict=True):
         common = dict(
             title=summary.title, description=summary.description, home_url=base,
             author=feed.author or config.output.title, language=feed.language or _language(summary.items),
             hub_url=config.output.websub_hub, icon=feed.icon,
         )
+        key = _render_key(feed, base, common, updated[feed.name], summary.items, archived[feed.name], settled.hashes)
+        if key == settled.rendered.get(feed.name) and all(
+            (out / n).is_file() for n in _file_names(feed, archived[feed.name])
+        ):
+            continue  # rendered from exactly these inputs last time, and its files are in place
         files = {
             f"{feed.name}.rss": render_xml(
                 "rss", feed_id=feed_id(feed.name), self_url=f"{base}{feed.name}.rss",
@@ -84,6 +129,7 @@ def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
             if write_if_changed(out / name, data):
                 result.written.append(name)
                 changed_feeds.append(f"{base}{name}")
+        rendered[feed.name] = key
         written = [n for n in files if n in result.written]
         if written:
             log.info("published feed %s: %d item(s), %s rewritten", feed.name, len(summary.items),
@@ -94,20 +140,72 @@ def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
     ):
         if write_if_changed(out / name, data):
             result.written.append(name)
-    _record_publish(store, datetime.now(UTC))
+    _record_publish(store, datetime.now(UTC), rendered)
     if config.output.websub_hub:
         ping_hub(config.output.websub_hub, changed_feeds)
     return result
 
 
-def _record_publish(store: Store, when: datetime) -> None:
+def _record_publish(store: Store, when: datetime, rendered: dict[str, str]) -> None:
     with store.session() as s:
         s.merge(FeedStateRow(name=LAST_PUBLISH, content_hash="", updated=when))
+        # Only now, with every file of these feeds in place: a publish that died half-way renders them again.
+        for name, key in rendered.items():
+            state = s.get(FeedStateRow, name)
+            if state is not None:
+                state.rendered = key
+
+
+def _render_key(
+    feed: FeedConfig, base: str, common: dict, updated: datetime, items: tuple[Item, ...], older: list[Item],
+    hashes: dict[str, str],
+) -> str:
+    """A hash of everything a feed's files are rendered from: the code that renders, the feed's settings,
+    its date, and each item (its content hash and date), archived ones included."""
+    parts = [
+        _code_digest(), feed.name, base, repr(sorted(common.items())), updated.isoformat(),
+        repr((feed.archive, feed.archive_pages, feed.limit)),
+        *(f"{i.id} {hashes[i.id]} {i.updated.isoformat()}" for i in (*items, *older)),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _file_names(feed: FeedConfig, older: list[Item]) -> list[str]:
+    names = [f"{feed.name}.{ext}" for ext in archive.EXTENSIONS]
+    if feed.archive:
+        pages = archive.pages(older, feed.archive_pages)
+        names += [archive.page_name(feed.name, p.key, ext) for p in pages for ext in archive.EXTENSIONS]
+    return names
+
+
+_CODE_DIGEST: list[str] = []
+
+
+def _code_digest() -> str:
+    """This version's renderers (their source and feedgen's version): an upgrade renders every feed again."""
+    if not _CODE_DIGEST:
+        from importlib.metadata import PackageNotFoundError, version
+
+        h = hashlib.sha256(__version__.encode())
+        try:
+            h.update(version("feedgen").encode())
+        except PackageNotFoundError:
+            pass
+        for path in sorted(Path(__file__).parent.glob("*.py")):
+            h.update(path.read_bytes())
+        _CODE_DIGEST.append(h.hexdigest())
+    return _CODE_DIGEST[0]
+
+
+@dataclass
+class _Settled:
+    hashes: dict[str, str]  # story id -> its item's content hash
+    rendered: dict[str, str]  # feed name -> render key of its files as last written
 
 
 def _settle(
     store: Store, config: Config, now: datetime
-) -> tuple[list[FeedSummary], dict[str, datetime], dict[str, list[Item]]]:
+) -> tuple[list[FeedSummary], dict[str, datetime], dict[str, list[Item]], _Settled]:
     """Build every feed's items (archive pages' too) and fix their dates in the store, in one transaction."""
     with store.session() as s:
         per_feed = {f.name: feed_story_ids(s, config, archive.window(f), now) for f in config.feeds}
@@ -116,21 +214,22 @@ def _settle(
             s, wanted, config.merge.headline, config.merge.level, config.related.limit
         )}
         stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(wanted)))}
+        hashes: dict[str, str] = {}
         for sid, item in list(items.items()):
             story = stories[sid]
-            digest = item.content_hash()
+            digest = hashes[sid] = item.content_hash()
             if story.item_hash != digest:
                 # A new story dates from its publication; a changed one from now.
                 story.updated = story.published if not story.item_hash else max(now, story.published)
                 story.item_hash = digest
             items[sid] = replace(item, updated=story.updated)
-        summaries, updated, archived = [], {}, {}
+        summaries, updated, archived, rendered = [], {}, {}, {}
         for feed in config.feeds:
             all_items = [items[i] for i in per_feed[feed.name] if i in items]
             feed_items, archived[feed.name] = all_items[: feed.limit], all_items[feed.limit:]
             summaries.append(_summary(feed, feed_items))
-            updated[feed.name] = _feed_updated(s, feed, feed_items, now)
-    return summaries, updated, archived
+            updated[feed.name], rendered[feed.name] = _feed_updated(s, feed, feed_items, now, hashes)
+    return summaries, updated, archived, _Settled(hashes, rendered)
 
 
 def _archive_files(
@@ -172,20 +271,23 @@ def _summary(feed: FeedConfig, items: list[Item]) -> FeedSummary:
     return FeedSummary(feed.name, feed.title or feed.name, feed.description, tuple(items))
 
 
-def _feed_updated(s, feed: FeedConfig, items: list[Item], now: datetime) -> datetime:
+def _feed_updated(
+    s, feed: FeedConfig, items: list[Item], now: datetime, hashes: dict[str, str]
+) -> tuple[datetime, str]:
+    """The feed's date (moved only when its items change), and the render key its files were written with."""
     # The newer settings count only when set, so an existing feed's hash (and <updated>) stays put.
     head = [feed.title, feed.description, *(x for x in (feed.icon, feed.author, feed.language) if x)]
-    blob = "\n".join([*head, *(f"{i.id} {i.content_hash()}" for i in items)])
+    blob = "\n".join([*head, *(f"{i.id} {hashes[i.id]}" for i in items)])
     digest = hashlib.sha256(blob.encode()).hexdigest()[:32]
     state = s.get(FeedStateRow, feed.name)
     if state is None:
         newest = max((i.updated for i in items), default=now)
-        s.add(FeedStateRow(name=feed.name, content_hash=digest, updated=newest))
-        return newest
+        s.add(FeedStateRow(name=feed.name, content_hash=digest, updated=newest, rendered=""))
+        return newest, ""
     if state.content_hash != digest:
         state.content_hash = digest
         state.updated = max(now, state.updated)
-    return state.updated
+    return state.updated, state.rendered
 
 
 def _language(items: list[Item] | tuple[Item, ...]) -> str:

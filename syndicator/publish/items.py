@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from html import escape
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from syndicator.config import Config, FeedConfig
 from syndicator.model import UNTITLED
@@ -57,21 +57,53 @@ class Item:
     article_ids: tuple[str, ...]
 
     def content_hash(self) -> str:
-        """Hash of everything a reader sees except ``updated`` itself."""
-        data = asdict(self)
-        data.pop("updated")
+        """Hash of everything a reader sees except ``updated`` itself.
+
+        Stored as each story's ``item_hash``: the JSON hashed must stay what ``dataclasses.asdict`` gives
+        (tests/test_publish_cost.py checks), or every story's ``updated`` would move on upgrade. Built by
+        hand because ``asdict`` deep-copies every value, which was a sixth of an unchanged publish.
+        """
+        data = {f: getattr(self, f) for f in _ITEM_FIELDS}
         data["published"] = self.published.isoformat()
+        data["variants"] = [{"title": v.title, "url": v.url, "source": v.source} for v in self.variants]
+        data["related"] = [{"id": r.id, "title": r.title, "url": r.url} for r in self.related]
         blob = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+_ITEM_FIELDS = tuple(f.name for f in fields(Item) if f.name != "updated")
+
+# How many of the newest stories are looked at, at most, before a feed's stories are looked for from its
+# sources' articles (see feed_story_ids): the larger of these two.
+RECENT_SCAN = 2000
+SCAN_FACTOR = 20  # times the feed's limit
 
 
 def feed_story_ids(s: Session, config: Config, feed: FeedConfig, now: datetime | None = None) -> list[str]:
     """The newest ``feed.limit`` stories with an article from one of the feed's sources
     that pass the feed's filters (checked while paging, so filtering never costs a scan
-    of stories older than the last one kept, unless too few pass)."""
-    from syndicator.publish import filters
+    of stories older than the last one kept, unless too few pass).
 
+    The newest stories are looked at first (an index walk, then one lookup per story): a
+    feed of most sources finds its stories there, whatever the store's size. Only when
+    too few of them qualify (a feed of rare sources, strict filters) does it ask the other
+    way round, from the sources' articles, which costs what those sources hold."""
     names = feed.sources if "*" not in feed.sources else tuple(src.name for src in config.sources)
+    # A feed of most sources finds its stories among the first 2 x limit; one of fewer sources looks
+    # further, up to RECENT_SCAN stories (or SCAN_FACTOR x limit), before asking the other way round.
+    last = max(RECENT_SCAN, SCAN_FACTOR * feed.limit)
+    scan = min(2 * feed.limit, last)
+    while True:
+        recent = list(s.scalars(_with_article_from(
+            select(StoryRow.id, StoryRow.published).order_by(StoryRow.published.desc(), StoryRow.id).limit(scan),
+            names,
+        )))
+        kept = _passing(s, feed, recent, now, feed.limit)
+        if len(kept) >= feed.limit or _at_most(s, scan):
+            return kept[: feed.limit]
+        if scan >= last:
+            break
+        scan = min(scan * 8, last)
     base = (
         select(StoryRow.id)
         .join(ArticleRow, ArticleRow.story_id == StoryRow.id)
@@ -80,18 +112,54 @@ def feed_story_ids(s: Session, config: Config, feed: FeedConfig, now: datetime |
         .group_by(StoryRow.id, StoryRow.published)
         .order_by(StoryRow.published.desc(), StoryRow.id)
     )
+    from syndicator.publish import filters
+
     if not filters.has_filters(feed):
         return list(s.scalars(base.limit(feed.limit)))
-    kept: list[str] = []
-    page, offset = max(feed.limit * 2, 200), 0
+    kept, page, offset = [], max(feed.limit * 2, 200), 0
     while len(kept) < feed.limit:
         ids = list(s.scalars(base.limit(page).offset(offset)))
         if not ids:
             break
         offset += len(ids)
-        texts = _story_texts(s, ids)
-        kept.extend(i for i in ids if i in texts and filters.accepts(feed, texts[i], now or texts[i].published))
+        kept.extend(_passing(s, feed, ids, now, feed.limit - len(kept)))
     return kept[: feed.limit]
+
+
+def _with_article_from(newest, names):
+    """The stories of ``newest`` (a select of id and published) with an article from one of ``names``,
+    in the same order (newest first, then by id)."""
+    recent = newest.subquery()
+    has_article = (
+        select(ArticleRow.id)
+        .join(SourceRow, SourceRow.id == ArticleRow.source_id)
+        .where(ArticleRow.story_id == recent.c.id, SourceRow.name.in_(names))
+        .exists()
+    )
+    return select(recent.c.id).where(has_article).order_by(recent.c.published.desc(), recent.c.id)
+
+
+def _at_most(s: Session, n: int) -> bool:
+    """The store holds at most ``n`` stories (counted no further than n + 1)."""
+    return (s.scalar(select(func.count()).select_from(select(StoryRow.id).limit(n + 1).subquery())) or 0) <= n
+
+
+def _passing(s: Session, feed: FeedConfig, ids: list[str], now: datetime | None, wanted: int) -> list[str]:
+    """The first ``wanted`` of ``ids`` (in order) that pass the feed's filters; their texts are read a
+    page at a time, so a feed without filters, or whose first stories pass, reads few."""
+    from syndicator.publish import filters
+
+    if not filters.has_filters(feed):
+        return ids[:wanted]
+    kept: list[str] = []
+    page = max(feed.limit * 2, 200)
+    for at in range(0, len(ids), page):
+        chunk = ids[at: at + page]
+        texts = _story_texts(s, chunk)
+        kept.extend(i for i in chunk if i in texts and filters.accepts(feed, texts[i], now or texts[i].published))
+        if len(kept) >= wanted:
+            break
+    return kept[:wanted]
 
 
 def _story_texts(s: Session, story_ids: list[str]):
@@ -99,7 +167,9 @@ def _story_texts(s: Session, story_ids: list[str]):
 
     stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(story_ids)))}
     grouped: dict[str, list[ArticleRow]] = {}
-    for a in s.scalars(select(ArticleRow).where(ArticleRow.story_id.in_(story_ids))):
+    # only what filters read: a stored article also holds its fingerprint, page text and HTML
+    only = load_only(ArticleRow.id, ArticleRow.story_id, ArticleRow.title, ArticleRow.text, ArticleRow.categories)
+    for a in s.scalars(select(ArticleRow).where(ArticleRow.story_id.in_(story_ids)).options(only)):
         grouped.setdefault(a.story_id, []).append(a)
     out = {}
     for sid, members in grouped.items():
@@ -112,6 +182,15 @@ def _story_texts(s: Session, story_ids: list[str]):
             published=story.published,
         )
     return out
+
+
+# The article columns an item is made of: not the fingerprint, merge reason, plain text or page text,
+# which are most of a stored article's bytes (decoding the fingerprints was a third of a publish).
+_ITEM_COLUMNS = (
+    ArticleRow.id, ArticleRow.story_id, ArticleRow.url, ArticleRow.title, ArticleRow.summary, ArticleRow.content,
+    ArticleRow.author, ArticleRow.categories, ArticleRow.enclosures, ArticleRow.image, ArticleRow.language,
+    ArticleRow.published, ArticleRow.fetched_at,
+)
 
 
 def build_items(
@@ -127,6 +206,7 @@ def build_items(
         .join(SourceRow, SourceRow.id == ArticleRow.source_id)
         .where(ArticleRow.story_id.in_(story_ids))
         .order_by(ArticleRow.published, ArticleRow.fetched_at, ArticleRow.id)
+        .options(load_only(*_ITEM_COLUMNS))
     ).all()
     by_story: dict[str, list[tuple[ArticleRow, str]]] = {}
     for article, source in rows:

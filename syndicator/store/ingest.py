@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from syndicator import merge, relate, similarity
 from syndicator.model import Entry
 from syndicator.similarity import Fingerprint
-from syndicator.store import related
+from syndicator.store import locks, related
 from syndicator.store.schema import ArticleKeyRow, ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
 
@@ -95,6 +95,12 @@ def ingest_entries(
         for e in todo
     }
     stock = _stock_excerpts(entries, existing, fps)
+    # Two workers ingesting two variants of one story at the same moment would each find no candidate
+    # and start two stories. The variants share a merge key (that is how they find each other), so
+    # each transaction first locks the keys it will look up and write (related-story keys too, so that
+    # two related new articles get linked); the second waits for the first to commit, then sees its
+    # article. PostgreSQL only: on SQLite, BEGIN IMMEDIATE already serialises.
+    locks.lock_keys(s, _lock_keys(todo, fps))
     linked: list[tuple[ArticleRow, Fingerprint]] = []  # new and changed articles, to link to related ones
     for entry, digest in zip(entries, digests, strict=True):
         fp = fps.get(entry.guid)
@@ -132,6 +138,16 @@ def ingest_entries(
             stats.links += related.link_article(s, row, fp, rel_window, now)
     source.entries_seen += len(entries)
     return stats
+
+
+def _lock_keys(todo: list[Entry], fps: dict[str, Fingerprint]) -> set[str]:
+    keys: set[str] = set()
+    for e in todo:
+        keys.update(similarity.index_keys(fps[e.guid], "event") | relate.index_keys(fps[e.guid]))
+        url = canonical_url(e.url)
+        if url:
+            keys.add("url:" + url)
+    return keys
 
 
 def _existing_articles(s: Session, source_id: int, guids: list[str]) -> dict[str, ArticleRow]:

@@ -81,10 +81,12 @@ class SourceRow(Base):
     # kept because a 304 answer repeats none of them.
     feed_hints: Mapped[dict | None] = mapped_column(JSON)
 
-    # Which process is fetching this source ("host:pid:start"), until when: the daemon and a manual
-    # refresh sharing the store never fetch one source at the same time (see Store.claim_sources).
+    # Which process is fetching this source ("host:pid:random"), until when (pushed back while it lives):
+    # workers, the daemon and refreshes by hand sharing the store never fetch one source at the same time
+    # (see Store.claim_due and Store.claim_sources).
     lease_owner: Mapped[str] = mapped_column(String(128), default="", server_default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
 
 class HostRow(Base):
     """A host that answered 429/503: every source on it waits until ``retry_after_until``."""
@@ -100,7 +102,7 @@ class StoryRow(Base):
     __tablename__ = "stories"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:…
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # When the published item's content last really changed (feeds' <updated>).
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -134,7 +136,7 @@ class ArticleRow(Base):
     language: Mapped[str] = mapped_column(String(35), default="")
     published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     body_hash: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     story_id: Mapped[str] = mapped_column(ForeignKey("stories.id"))
@@ -213,3 +215,6 @@ class FeedStateRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Hash of everything the feed's files were last rendered from (syndicator.publish.render_key): a
+    # publish whose key is unchanged, with the files in place, skips rendering them. "" = unknown.
+    rendered: Mapped[str] = mapped_column(String(64), default="", server_default="")
