@@ -83,21 +83,29 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     # a page's full text, fetched later, changes the fingerprint but not the content hash
     fps = fingerprints(s, [(c.id, f"{c.content_hash}:{c.full_text_status}") for c in cands])
     mine = relate.profile(fp)
-    found = []
+    found, tentative = [], []
     for cand in cands:
         other = fps.get((cand.id, f"{cand.content_hash}:{cand.full_text_status}"))
         if other is None:
             continue
-        link = relate.relate(fp, other, mine, relate.profile(other), event=False)
+        theirs = relate.profile(other)
+        link = relate.relate(fp, other, mine, theirs, event=False)
         if link is not None:
             found.append((link, cand.id, other))
+        elif (link := relate.tentative(fp, other, mine, theirs)) is not None:
+            tentative.append((link, cand.id, other))
     # The same-event check costs as much as all the rest: only the best links can use it to rank higher
     # (ECB+ dev half: 7,016 comparisons for 496 articles, half of the refresh's time, before this limit).
     found.sort(key=lambda f: (-f[0].score, f[1]))
+    for n, (link, other_id, other) in enumerate(found[:EVENT_CHECKS]):
+        found[n] = (relate.with_event(link, fp, other), other_id, other)
+    if tentative:
+        # a name common in this stream is no name (the postings counts of this article's keys are at hand)
+        tentative = [t for t in tentative if t[0].kind != relate.NAME_KIND
+                     or counts.get(relate.KEY_PREFIX + t[0].shared[0], 0) <= relate.NAME_MAX_POSTINGS]
+        found += _supported(s, [link for link, _, _ in found], tentative)
     rows = []
-    for n, (link, other_id, other) in enumerate(found):
-        if n < EVENT_CHECKS:
-            link = relate.with_event(link, fp, other)
+    for link, other_id, _ in found:
         reason = link.reason()
         rows.append({"article_id": row.id, "other_id": other_id, "score": link.score, "reason": reason,
                      "created_at": now})
@@ -106,6 +114,25 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     if rows:
         s.execute(insert(ArticleLinkRow.__table__), rows)  # one executemany, no ORM objects
     return len(found)
+
+
+def _supported(s: Session, links: list[relate.Link], tentative: list) -> list:
+    """The tentative links (:func:`syndicator.relate.tentative`) whose word the stream shows to name a
+    subject: the heaviest shared word of at least ``relate.SUBJECT_SUPPORT`` links of either article
+    (this article's new links, the other's stored ones)."""
+    mine = Counter(w for ln in links if (w := relate.subject_word(ln.reason())) is not None)
+    theirs: dict[str, Counter[str]] = {}
+    for aid, reason in s.execute(
+        select(ArticleLinkRow.article_id, ArticleLinkRow.reason).where(
+            ArticleLinkRow.article_id.in_(sorted({oid for _, oid, _ in tentative}))
+        )
+    ):
+        if (w := relate.subject_word(reason or {})) is not None:
+            theirs.setdefault(aid, Counter())[w] += 1
+    return [
+        (link, oid, other) for link, oid, other in tentative
+        if mine[link.shared[0]] + theirs.get(oid, Counter())[link.shared[0]] >= relate.SUBJECT_SUPPORT
+    ]
 
 
 # Decoded fingerprints of recent articles, by (article id, "content hash:full-text status"), shared by merging
@@ -186,11 +213,20 @@ def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, l
         for sid, oid, score, reason in rows:
             best = out.setdefault(sid, {})
             old = best.get(oid)
-            if old is None or score > old.score or (score == old.score and str(reason) < str(old.reason)):
-                best[oid] = StoryLink(oid, score, reason or {})
-    return {
-        sid: sorted(links.values(), key=lambda ln: (-ln.score, ln.story_id))[:limit] for sid, links in out.items()
-    }
+            new = StoryLink(oid, score, reason or {})
+            if old is None or _rank(new) > _rank(old) or (_rank(new) == _rank(old) and str(reason) < str(old.reason)):
+                best[oid] = new
+    shown = {}
+    for sid, links in out.items():
+        ranked = sorted(links.values(), key=lambda ln: (-ln.score, ln.story_id))
+        keep = relate.shown([(ln.score, ln.reason.get("kind", "")) for ln in ranked])
+        shown[sid] = [ranked[n] for n in keep][:limit]
+    return shown
+
+
+def _rank(link: StoryLink) -> tuple[bool, float]:
+    # the best link between two stories: any other kind before "same name", then the higher score
+    return link.reason.get("kind") != relate.NAME_KIND, link.score
 
 
 def story_heads(s: Session, story_ids: list[str], headline: str) -> dict[str, tuple[str, str]]:
