@@ -20,7 +20,8 @@ ENV PATH=/app/.venv/bin:$PATH
 
 COPY config/docker.toml /config/syndicator.toml
 COPY config/demo /config/demo
-RUN mkdir -p /data && chown -R syndicator:syndicator /data /config
+# /data/public exists in the image so that a named volume mounted there (docker-compose.yml) is ours too.
+RUN mkdir -p /data/public && chown -R syndicator:syndicator /data /config
 
 USER 10001:10001
 VOLUME ["/config", "/data"]

@@ -103,31 +103,61 @@ def links(items: list, story: list[int], window_days: float) -> dict[int, list[t
     order = sorted(range(len(items)), key=lambda i: (items[i].doc.published, items[i].ident))
     postings: dict[str, list[int]] = defaultdict(list)
     best: dict[int, dict[int, relate.Link]] = defaultdict(dict)
+    subjects: dict[int, Counter[str]] = defaultdict(Counter)  # per article: the subject words of its links
     for i in order:
         it = items[i]
         cands: set[int] = set()
+        counts = {}
         for k in keys[i]:
             near = [j for j in postings[k] if abs(items[j].doc.published - it.doc.published) <= window]
+            counts[k] = len(near)
             if len(near) > MAX_POSTINGS:
                 near = sorted(near, key=lambda j: abs(items[j].doc.published - it.doc.published))[:MAX_POSTINGS]
             cands.update(near)
         mass = {j: sum(sim.idf(k[2:]) for k in keys[i] & keys[j]) for j in cands if story[j] != story[i]}
-        found = []
+        found, tentative = [], []
         for j in sorted(mass, key=lambda j: (-mass[j], j))[:MAX_CANDIDATES]:
             link = relate.relate(it.fp, items[j].fp, profiles[i], profiles[j], event=False)
             if link is not None:
                 found.append((link, j))
+            elif (link := relate.tentative(it.fp, items[j].fp, profiles[i], profiles[j])) is not None:
+                tentative.append((link, j))
         found.sort(key=lambda f: (-f[0].score, f[1]))
         for n, (link, j) in enumerate(found):
             if n < EVENT_CHECKS:
                 link = relate.with_event(link, it.fp, items[j].fp)
+            found[n] = (link, j)
+        # as the store: a tentative link stands when its word is the heaviest shared word of enough links of
+        # either article (this one's new links, the other's links so far); accepted ones count later on
+        for link, j in found:
+            if (w := relate.subject_word(link.reason())) is not None:
+                subjects[i][w] += 1
+                subjects[j][w] += 1
+        tentative = [(link, j) for link, j in tentative if link.kind != relate.NAME_KIND
+                     or counts.get(relate.KEY_PREFIX + link.shared[0], 0) <= relate.NAME_MAX_POSTINGS]
+        accepted = [(link, j) for link, j in tentative
+                    if subjects[i][link.shared[0]] + subjects[j][link.shared[0]] >= relate.SUBJECT_SUPPORT]
+        for link, j in accepted:
+            if (w := relate.subject_word(link.reason())) is not None:
+                subjects[i][w] += 1
+                subjects[j][w] += 1
+        found += accepted
+        for link, j in found:
             for a, b in ((story[i], story[j]), (story[j], story[i])):
                 old = best[a].get(b)
-                if old is None or link.score > old.score:
+                if old is None or _rank(link) > _rank(old):
                     best[a][b] = link
         for k in keys[i]:
             postings[k].append(i)
-    return {s: sorted(d.items(), key=lambda kv: (-kv[1].score, kv[0])) for s, d in best.items()}
+    out = {}
+    for s, d in best.items():
+        ranked = sorted(d.items(), key=lambda kv: (-kv[1].score, kv[0]))
+        out[s] = [ranked[n] for n in relate.shown([(ln.score, ln.kind) for _, ln in ranked])]
+    return out
+
+
+def _rank(link: relate.Link) -> tuple[bool, float]:
+    return link.kind != relate.NAME_KIND, link.score  # as the store: any other kind before "same name"
 
 
 def evaluate(items: list, story: list[int], rel_label, linked: dict, k: int = 3) -> Quality:

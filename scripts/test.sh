@@ -23,6 +23,17 @@ PYTHON="${PYTHON:-python3}"
 
 .venv/bin/ruff check syndicator tests bench
 .venv/bin/python -m pytest "$@"
+# The same suite again with every store on the PostgreSQL server at 127.0.0.1:5432 (user postgres,
+# trust auth; SYNDICATOR_TEST_PG names another): tests/conftest.py creates a fresh database per store
+# and drops them all at the end. SKIP_POSTGRES=1 leaves it out on a machine without that server.
+if [ "${SKIP_POSTGRES:-0}" != "1" ]; then
+  if ! .venv/bin/python -c "import os, psycopg; psycopg.connect(os.environ.get('SYNDICATOR_TEST_PG', \
+      'postgresql://postgres@127.0.0.1:5432') + '/postgres', connect_timeout=5).close()"; then
+    echo "no PostgreSQL server answers for the second pass (start one, or SKIP_POSTGRES=1)" >&2
+    exit 1
+  fi
+  SYNDICATOR_TEST_DB=postgresql .venv/bin/python -m pytest "$@"
+fi
 
 # The optional semantic extra (a sentence-embedding model, about 1.5 GB with torch) in a venv of
 # its own, so that the main run above proves the default install does not need it. SKIP_SEMANTIC=1

@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=text)
         sp.add_argument("--host", default="127.0.0.1")
         sp.add_argument("--port", type=int, default=8080)
+    sub.add_parser("worker", help="scheduled refreshes only, no server (many may share one PostgreSQL store)")
 
     st = sub.add_parser("stories", help="list stories, newest first")
     st.add_argument("--json", action="store_true", help="one JSON array (the documented contract)")
@@ -99,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         redact = config.redact
-        daemon = args.command == "run"
+        daemon = args.command in ("run", "worker")
         level = logs.effective_level(config.log.level, verbose=args.verbose, quiet=args.quiet, daemon=daemon)
         logs.setup(level, config.log.format, config.secrets)
         return COMMANDS[args.command](config, args)
@@ -144,6 +145,13 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from syndicator.scheduler import run_daemon
 
     run_daemon(config, args.host, args.port, access_log=args.verbose, quiet=args.quiet)
+    return EXIT_OK
+
+
+def cmd_worker(config: Config, args: argparse.Namespace) -> int:
+    from syndicator.scheduler import run_daemon
+
+    run_daemon(config, "", 0, serve=False, access_log=args.verbose, quiet=args.quiet)
     return EXIT_OK
 
 
@@ -316,6 +324,7 @@ COMMANDS = {
     "db": cmd_db,
     "refresh": cmd_refresh,
     "run": cmd_run,
+    "worker": cmd_worker,
     "serve": cmd_serve,
     "stories": cmd_stories,
     "sources": cmd_sources,

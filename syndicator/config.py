@@ -83,6 +83,11 @@ class RelatedConfig:
 @dataclass(frozen=True)
 class SchedulerConfig:
     tick: float = 5.0  # seconds between looks for due sources
+    # How long a process (worker, daemon, refresh by hand) holds the sources it fetches; pushed back every
+    # third of it while it lives, so only a dead (or frozen) one's sources are taken over once it runs out
+    # (at once by a process on the same host, which sees that the owner is gone).
+    lease: float = 120.0
+    batch: int = 64  # sources a worker claims at once
 
 
 @dataclass(frozen=True)
@@ -379,7 +384,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         },
     ),
     "related": (RelatedConfig, {"limit": _non_negative_int, "window": parse_duration}),
-    "scheduler": (SchedulerConfig, {"tick": parse_duration}),
+    "scheduler": (SchedulerConfig, {"tick": parse_duration, "lease": parse_duration, "batch": _positive_int}),
 }
 _SOURCE_KEYS: dict[str, Callable[[Any], Any]] = {
     "name": _name,

@@ -7,22 +7,29 @@ is recorded on that source and reported; it never stops the others.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from syndicator import schedule
 from syndicator.config import Config
 from syndicator.errors import ParseError, StoreError, UsageError
 from syndicator.fetch import Fetcher, FetchRequest, FetchResult, HostBackoff
-from syndicator.parse import parse_document
-from syndicator.publish import PublishResult, publish_all
 from syndicator.store import HostRow, IngestStats, SourceRow, Store, new_lease_owner
 from syndicator.store.retention import prune
 from syndicator.urls import host_of
+
+if TYPE_CHECKING:
+    from syndicator.prepare import Prepared
+    from syndicator.publish import PublishResult
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,9 @@ class RefreshReport:
 
 Progress = Callable[[SourceReport], None]
 
+# Documents parsed (or being parsed) by the pool and not yet stored, at most.
+MAX_PREPARED = 8
+
 
 def select_sources(
     config: Config, states: dict[str, SourceRow], names: Sequence[str] | None, now: datetime, *, due_only: bool,
@@ -75,7 +85,9 @@ def select_sources(
             raise UsageError(f"no source named {', '.join(map(repr, unknown))} in {config.path}")
     chosen, deferred = [], []
     for src in config.sources:
-        row = states[src.name]
+        row = states.get(src.name)
+        if row is None:
+            continue  # not among the rows given (a worker's claim holds only the sources it won)
         named = bool(names) and src.name in names
         if names and not named:
             continue
@@ -99,6 +111,14 @@ def select_sources(
     return chosen, deferred
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A worker's claim: only the due sources it wins, ``limit`` at a time (Store.claim_due)."""
+
+    owner: str
+    limit: int  # sources per claim
+
+
 def refresh(
     config: Config,
     store: Store,
@@ -109,29 +129,114 @@ def refresh(
     on_start: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     publish: bool = True,
+    claim: Claim | None = None,
+    sync: bool = True,
 ) -> RefreshReport:
-    store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
-    states = store.sources()
+    """Fetch, store and (with ``publish``) publish: the named sources, every enabled one, or with
+    ``due_only`` those that are due; with ``claim``, only the due sources this worker wins.
+
+    Whatever the caller, each source fetched is leased to this refresh first (Store.claim_sources,
+    Store.claim_due), so two processes sharing the store never fetch one source at overlapping times.
+    """
+    if sync:
+        store.sync_sources((s.name, config.source_url(s)) for s in config.sources)
     now = datetime.now(UTC)
     hosts = store.host_backoffs(now)
-    chosen, deferred = select_sources(config, states, names, now, due_only=due_only, hosts=hosts)
+    lease = config.scheduler.lease
+    until = now + timedelta(seconds=lease)
+    if claim is not None:
+        owner = claim.owner
+        enabled = [s.name for s in config.sources if s.enabled]
+        # Only the claimed rows are read: a worker among thousands of sources claims a batch at a time.
+        states = {r.name: r for r in store.claim_due(owner, enabled, now, until, claim.limit)}
+        chosen, deferred = select_sources(config, states, None, now, due_only=True, hosts=hosts)
+        idle = set(states) - set(chosen) - {d.name for d in deferred}
+        if idle:  # due by the store's columns, not by select_sources' fuller view: hand them back
+            store.release_sources(owner, sorted(idle))
+    else:
+        owner = new_lease_owner()
+        states = store.sources()
+        chosen, deferred = select_sources(config, states, names, now, due_only=due_only, hosts=hosts)
+        if chosen:
+            # A refresh by hand or the daemon's own: a source another process is fetching is left to it.
+            chosen, held = store.claim_sources(chosen, owner, until, now)
+            deferred += [
+                SourceReport(name, "deferred", f"being fetched by another process ({who})")
+                for name, who in sorted(held.items())
+            ]
+            states = store.sources()  # as the other process may have just left them
     report = RefreshReport(sources=list(deferred))
     for d in deferred:
         row = states[d.name]
         if d.until is not None and (row.next_due_at is None or row.next_due_at < d.until):
             store.update_source(d.name, next_due_at=d.until, due_reason=d.detail)
-    owner = new_lease_owner()
-    if chosen:
-        # The daemon and a manual refresh may share the store: each source is fetched by one at a time.
-        until = now + timedelta(seconds=lease_seconds(config))
-        chosen, held = store.claim_sources(chosen, owner, until, now)
-        report.sources += [
-            SourceReport(name, "deferred", f"being fetched by another process ({who})")
-            for name, who in sorted(held.items())
-        ]
-        states = store.sources()  # as the other process may have just left them
+    if claim is not None and deferred:
+        store.release_sources(owner, [d.name for d in deferred])
     if due_only and not chosen:
         return report  # a scheduler tick with nothing due: no work, no publish
+    try:
+        with _renewing(store, owner, lease):
+            _fetch_all(config, store, states, chosen, owner, hosts, report, progress, on_start, stop)
+    finally:
+        store.release_sources(owner)  # those not reached (stopped, or an error)
+    for s in report.sources:
+        report.ingest.new_articles += s.new_articles
+    if publish and (stop is None or not stop.is_set()):
+        started = time.monotonic()
+        report.published = publish_and_prune(store, config, after=store.clock())
+        if observe is not None and not report.published.skipped:
+            observe("publish", "", time.monotonic() - started)
+    report.stories = store.count_stories()
+    return report
+
+
+def publish_and_prune(store: Store, config: Config, *, after: datetime | None = None) -> PublishResult:
+    """Publish every feed, then apply ``[storage] keep_days``, unless another process's publish that
+    started after ``after`` (the store's clock once this one's writes were committed) covered them."""
+    from syndicator.publish import PublishResult, publish_locked, publishing
+
+    with publishing(store, config):  # prune too: two workers' prunes at once could deadlock on PostgreSQL
+        signature = publish_signature(config)
+        if _unchanged(config, store, signature):
+            # Nothing stored since the last publish, same settings, files in place: the files would come out
+            # byte-identical, so only the publish time is stamped (/healthz reads it).
+            store.record_publish(signature, datetime.now(UTC))
+            return PublishResult(feeds=len(config.feeds))
+        published = publish_locked(store, config, datetime.now(UTC), after=after)
+        if not published.skipped:
+            store.record_publish(signature, datetime.now(UTC))
+            prune(store, config, datetime.now(UTC))
+    return published
+
+
+@contextmanager
+def _renewing(store: Store, owner: str, lease: float) -> Iterator[None]:
+    """Push back ``owner``'s leases every third of ``lease`` while the block runs: only a dead or frozen
+    process's sources are ever taken over by another."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(max(lease / 3, 0.2)):
+            try:
+                now = datetime.now(UTC)
+                store.renew_leases(owner, now, now + timedelta(seconds=lease))
+            except Exception:
+                log.exception("could not renew leases")
+
+    thread = threading.Thread(target=renew, name="lease-renewal", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _fetch_all(
+    config: Config, store: Store, states: dict[str, SourceRow], chosen: list[str], owner: str,
+    hosts: dict[str, HostRow], report: RefreshReport, progress: Progress | None,
+    on_start: Callable[[int], None] | None, stop: threading.Event | None,
+) -> None:
     if on_start:
         on_start(len(chosen))
     requests = []
@@ -141,6 +246,18 @@ def refresh(
         conditional = not (config.source(name).full_text and store.has_deferred_pages(name))
         requests.append(fetch_request(config, states[name], conditional=conditional))
     backoffs = [HostBackoff(h.name, h.retry_after_until, h.reason) for h in hosts.values()]
+    from syndicator.prepare import Preparer  # imported when there is something to fetch
+
+    preparer = Preparer(len(requests))
+    # Documents being parsed by the pool, in the order they arrived; stored in that order.
+    pending: deque[tuple[FetchResult, Future[Prepared]]] = deque()
+
+    def handle(result: FetchResult, fetcher: Fetcher, prepared: Future[Prepared] | None = None) -> None:
+        src_report = _handle_safely(config, store, states[result.source], result, fetcher, owner, prepared)
+        report.sources.append(src_report)
+        if progress:
+            progress(src_report)
+
     try:
         with Fetcher(config.fetch, backoffs) as fetcher:
             for result in fetcher.fetch_iter(requests):
@@ -149,35 +266,50 @@ def refresh(
                 if observe is not None:
                     observe("fetch", result.outcome, result.elapsed)
                 _save_host_backoffs(store, fetcher)  # at once: a concurrent refresh must see it too
-                src_report = _handle_safely(config, store, states[result.source], result, fetcher)
-                report.sources.append(src_report)
-                if progress:
-                    progress(src_report)
+                if preparer.enabled and result.outcome == "ok" and not config.source(result.source).full_text:
+                    known = store.content_hashes(result.source)
+                    future = preparer.submit(
+                        result.body, result.url, result.content_type, config.output.strip_tracking_pixels,
+                        result.source, known, datetime.now(UTC),
+                    )
+                    pending.append((replace(result, body=b""), future))  # the worker has its copy
+                else:
+                    handle(result, fetcher)
+                # Stored in arrival order as they are ready; and never more than MAX_PREPARED ahead of the store:
+                # storing is the slower side, and parsed documents waiting for it took 385 MB at 200 x 50.
+                while pending and (pending[0][1].done() or len(pending) >= MAX_PREPARED):
+                    done_result, done_future = pending.popleft()
+                    handle(done_result, fetcher, done_future)
+            while pending and not (stop is not None and stop.is_set()):
+                done_result, done_future = pending.popleft()
+                handle(done_result, fetcher, done_future)
     finally:
-        store.release_sources(owner)
-    for s in report.sources:
-        report.ingest.new_articles += s.new_articles
-    if publish and (stop is None or not stop.is_set()):
-        started = time.monotonic()
-        report.published = publish_all(store, config, datetime.now(UTC))
-        if observe is not None:
-            observe("publish", "", time.monotonic() - started)
-        prune(store, config, datetime.now(UTC))
-    report.stories = store.count_stories()
-    return report
+        preparer.close()
 
 
-def lease_seconds(config: Config) -> float:
-    """How long a source stays claimed: its whole download, then time to parse and store it.
+def publish_signature(config: Config) -> str:
+    """What the published files depend on besides the store: this version and the settings they are made from."""
+    from syndicator import __version__
 
-    A lease outlives a process killed with it only when that process ran on another
-    host; on this one, a dead owner's lease is taken over at once (Store.claim_sources).
-    """
-    return 2 * config.fetch.timeout + 600
+    parts = (__version__, config.output, config.feeds, config.sources, config.merge, config.related,
+             str(config.output_dir))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def _unchanged(config: Config, store: Store, signature: str) -> bool:
+    """Whether publishing now would change nothing (see Store.record_publish)."""
+    if any(f.max_age is not None for f in config.feeds):
+        return False  # what such a feed holds changes with the clock alone
+    out = config.output_dir
+    names = ["index.html", "feeds.opml", *(f"{f.name}.{ext}" for f in config.feeds for ext in ("rss", "atom", "json"))]
+    if not all((out / n).is_file() for n in names):
+        return False
+    return store.published_signature() == signature
 
 
 def _handle_safely(
-    config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher
+    config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = "",
+    prepared: Future[Prepared] | None = None,
 ) -> SourceReport:
     """``_handle``, with a last line of defence: one source's unforeseen failure is that source's error.
 
@@ -185,7 +317,7 @@ def _handle_safely(
     here as crashes); this keeps a new one from stopping the other sources and the publish.
     """
     try:
-        return _handle(config, store, row, result, fetcher)
+        return _handle(config, store, row, result, fetcher, owner, prepared)
     except StoreError:
         raise  # the store itself is unusable: nothing else will work either
     except Exception as exc:
@@ -220,13 +352,17 @@ def _save_host_backoffs(store: Store, fetcher: Fetcher) -> None:
     fetcher.new_backoffs.clear()
 
 
-def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher) -> SourceReport:
-    """Parse and store one fetched source, then record its state and next due time."""
+def _handle(
+    config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = "",
+    prepared: Future[Prepared] | None = None,
+) -> SourceReport:
+    """Parse and store one fetched source (parsed by the pool: ``prepared``), then record its state and next
+    due time."""
     src = config.source(row.name)
     now = datetime.now(UTC)
     if result.outcome == "deferred":
         # Not fetched: another source on its host got a 429/503 in this refresh. Not an error of its own.
-        store.update_source(row.name, next_due_at=result.retry_after, due_reason=result.error)
+        store.update_source(row.name, owner=owner, next_due_at=result.retry_after, due_reason=result.error)
         return SourceReport(row.name, "deferred", result.error, until=result.retry_after)
     interval = config.interval(src)
     limits = {
@@ -238,11 +374,20 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
     hints = dict(row.feed_hints or {})  # a 304 repeats no <ttl> or <skipHours>: the last document's stand
     error = config.redact(result.error)
     if result.outcome == "ok":
+        fingerprints = None
         try:
-            parsed = parse_document(
-                result.body, result.url, result.content_type,
-                strip_tracking_pixels=config.output.strip_tracking_pixels,
-            )
+            if prepared is not None:
+                done = prepared.result()
+                if done.parsed is None:
+                    raise ParseError(done.error)
+                parsed, fingerprints = done.parsed, done.fingerprints
+            else:
+                from syndicator.parse import parse_document
+
+                parsed = parse_document(
+                    result.body, result.url, result.content_type,
+                    strip_tracking_pixels=config.output.strip_tracking_pixels,
+                )
         except ParseError as exc:
             error = str(exc)
         else:
@@ -255,6 +400,7 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
             stats = store.ingest(
                 row.name, entries, now, config.merge.window, config.merge.level, _embedder(config),
                 related_window=config.related.window if config.related.limit else 0.0, full_texts=full_texts,
+                fingerprints=fingerprints,
             )
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,
@@ -296,7 +442,7 @@ def _handle(config: Config, store: Store, row: SourceRow, result: FetchResult, f
                    "url": config.redact(result.url), "elapsed": round(result.elapsed, 3)},
         )
     state.update(next_due_at=due.at, due_reason=due.reason)
-    store.update_source(row.name, **state)
+    store.update_source(row.name, owner=owner, **state)  # a worker's lease ends here
     return report
 
 

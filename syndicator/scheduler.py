@@ -5,6 +5,13 @@ store (which cannot be shared between processes): the job only looks at the
 clock every few seconds. The HTTP server runs in the main thread, where
 uvicorn handles SIGTERM and SIGINT; on either, the current refresh is told to
 stop after the source it is storing, and the scheduler waits for it.
+
+Any number of workers (``syndicator worker``, on any hosts; ``run`` is a
+worker plus the server) may share one PostgreSQL store: each tick claims due
+sources a batch at a time with a lease (``SELECT … FOR UPDATE SKIP LOCKED``),
+pushed back while the worker lives, so a source is fetched by one worker at a
+time and a killed worker's sources go to another once its leases run out (at
+once when it ran on the same host). Then one of them publishes.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 
+from syndicator import refresh as refresh_module
 from syndicator.config import Config
 from syndicator.publish import publish_all
-from syndicator.refresh import refresh
-from syndicator.store import Store
+from syndicator.refresh import Claim, publish_and_prune, refresh
+from syndicator.store import Store, new_lease_owner
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +40,9 @@ class Worker:
         self.reload_requested = threading.Event()  # set by SIGHUP; the reload thread does the work
         self._busy = threading.Lock()
         self._scheduler = None
+        # Unique among all workers on all hosts, and readable in `sources list` and logs.
+        self.owner = new_lease_owner()
+        self._synced = False
         self._reloader: threading.Thread | None = None
 
     def reload(self) -> bool:
@@ -80,16 +92,36 @@ class Worker:
         if self.stop.is_set() or not self._busy.acquire(blocking=False):
             return  # the previous tick is still working; APScheduler also coalesces
         try:
-            report = refresh(self.config, self.store, due_only=True, stop=self.stop)
-            if report.sources:
-                log.info(
-                    "refreshed %d source(s): %d new article(s), %d failed",
-                    len(report.sources), report.ingest.new_articles, len(report.failed),
-                )
+            self._work()
         except Exception:  # a tick must never kill the daemon
             log.exception("scheduled refresh failed")
         finally:
             self._busy.release()
+
+    def _work(self) -> None:
+        """Claim due sources a batch at a time until none is left, then publish once."""
+        claim = Claim(self.owner, self.config.scheduler.batch)
+        fetched = new = failed = 0
+        while not self.stop.is_set():
+            report = refresh(
+                self.config, self.store, due_only=True, stop=self.stop, claim=claim, publish=False,
+                sync=not self._synced,
+            )
+            self._synced = True
+            if not report.sources:
+                break
+            fetched += len(report.sources)
+            new += report.ingest.new_articles
+            failed += len(report.failed)
+        if fetched and not self.stop.is_set():
+            started = time.monotonic()
+            published = publish_and_prune(self.store, self.config, after=self.store.clock())
+            if refresh_module.observe is not None and not published.skipped:
+                refresh_module.observe("publish", "", time.monotonic() - started)
+            log.info(
+                "refreshed %d source(s): %d new article(s), %d failed; %s",
+                fetched, new, failed, "publish left to another worker" if published.skipped else "published",
+            )
 
     def start(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -108,6 +140,10 @@ class Worker:
         self.stop.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
+        try:
+            self.store.release_sources(self.owner)
+        except Exception:
+            log.exception("could not release leases")
 
 
 def run_daemon(

@@ -22,6 +22,65 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# SYNDICATOR_TEST_DB=postgresql runs the whole suite against the PostgreSQL server on this machine
+# (scripts/test.sh does, after the SQLite run): every store is then a fresh database of its own.
+TEST_DB = os.environ.get("SYNDICATOR_TEST_DB", "sqlite")
+ON_POSTGRES = TEST_DB == "postgresql"
+PG_SERVER = os.environ.get("SYNDICATOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+_PG_RUN = f"syndicator_test_{os.getpid()}"
+_pg_databases: list[str] = []
+_store_urls: dict[tuple[Path, str], str] = {}
+sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="checks SQLite's own file or pragmas")
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_SERVER + "/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def fresh_pg_url() -> str:
+    """A new, empty PostgreSQL database, dropped at the end of the run."""
+    name = f"{_PG_RUN}_{len(_pg_databases)}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    _pg_databases.append(name)
+    return PG_SERVER.replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
+
+
+def store_url(folder: Path, name: str = "store.db") -> str:
+    """The store URL for a test: an SQLite file in ``folder``, or one fresh PostgreSQL database per folder."""
+    if not ON_POSTGRES:
+        return f"sqlite:///{Path(folder).resolve() / name}"
+    key = (Path(folder).resolve(), name)
+    if key not in _store_urls:
+        _store_urls[key] = fresh_pg_url()
+    return _store_urls[key]
+
+
+def db_rows(config: Path, sql: str, **params: object) -> list[tuple]:
+    """Rows of one SQL query on the store a configuration names, SQLite file or PostgreSQL database."""
+    from sqlalchemy import text
+
+    from syndicator.config import load_config
+    from syndicator.store.db import create_store_engine
+
+    engine = create_store_engine(load_config(config).database_url())
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases():
+    yield
+    for name in _pg_databases:
+        try:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception as exc:  # a leftover database must not fail the run
+            print(f"could not drop test database {name}: {exc}", file=sys.stderr)
 
 
 def require_tool(name: str) -> str:
@@ -132,7 +191,7 @@ def write_config(folder: Path, sources: dict[str, str], extra: str = "", feeds: 
     """A configuration in ``folder`` whose store and output also live there."""
     lines = [
         "[storage]",
-        'url = "sqlite:///store.db"',
+        f'url = "{store_url(folder) if ON_POSTGRES else "sqlite:///store.db"}"',
         "[output]",
         'dir = "public"',
         'base_url = "http://127.0.0.1:8080/"',

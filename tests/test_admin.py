@@ -13,7 +13,7 @@ from alembic.config import Config as AlembicConfig
 
 from syndicator.store import Store
 from syndicator.store.db import MIGRATIONS, SCHEMA_HEAD
-from tests.conftest import Resource, start_daemon, syndicator, write_config
+from tests.conftest import Resource, sqlite_only, start_daemon, syndicator, write_config
 from tests.feedmaker import It, rss2
 
 SECRET = "s3cr3t-t0ken-value"
@@ -23,6 +23,7 @@ def _line(listing: str, name: str) -> str:
     return next(line for line in listing.splitlines() if line.startswith(name))
 
 
+@sqlite_only  # the test rewrites or copies the SQLite store the configuration names
 def test_check_prints_what_it_would_do_and_hides_secrets(tmp_path):
     cfg = write_config(tmp_path, {"wire": "https://wire.example/feed.xml", "local": "feeds/local.xml"},
                        extra='[merge]\nheadline = "latest"\n[fetch]\nuser_agent = "Bot ${TOKEN}"\n')
@@ -116,6 +117,7 @@ def _downgrade(db_path, revision: str) -> None:
     store.close()
 
 
+@sqlite_only  # the test rewrites or copies the SQLite store the configuration names
 def test_store_upgrades_itself_with_a_backup_and_by_hand(feed_server, tmp_path):
     feed_server.resources["/a.xml"] = Resource(rss2([It("Kept story", "https://a.example/1", "a1")]))
     cfg = write_config(tmp_path, {"a": feed_server.url("/a.xml")})
@@ -142,6 +144,7 @@ def test_store_upgrades_itself_with_a_backup_and_by_hand(feed_server, tmp_path):
     assert "already up to date" in again.stdout
 
 
+@sqlite_only  # the test rewrites or copies the SQLite store the configuration names
 def test_backup_while_the_daemon_runs(feed_server, tmp_path):
     items = [It(f"Story number {n} about topic {n}", f"https://a.example/{n}", f"a{n}") for n in range(30)]
     feed_server.resources["/a.xml"] = Resource(rss2(items))
@@ -173,6 +176,7 @@ def test_backup_while_the_daemon_runs(feed_server, tmp_path):
             assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_HEAD,)
 
 
+@sqlite_only  # the test rewrites or copies the SQLite store the configuration names
 def test_postgresql_backup_gives_pg_dump_advice_without_the_password(tmp_path):
     cfg = write_config(tmp_path, {})
     cfg.write_text(cfg.read_text().replace('"sqlite:///store.db"', '"postgresql://feeds:${PGPASS}@127.0.0.1/news"'))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tests.conftest import Resource, start_daemon, syndicator, write_config
+from tests.conftest import Resource, db_rows, start_daemon, syndicator, write_config
 from tests.feedmaker import It, atom, long_body, rss2
 
 SOURCES = 5
@@ -125,12 +124,8 @@ def test_daemon_and_manual_refreshes_share_one_store(feed_server, tmp_path: Path
     print(f"{len(manual)} manual refreshes beside the daemon; {deferred} sources left to the other process")
 
 
-def _stored_titles(db: Path) -> set[str]:
-    con = sqlite3.connect(db)
-    try:
-        return {t for (t,) in con.execute("SELECT title FROM stories")}
-    finally:
-        con.close()
+def _stored_titles(cfg: Path) -> set[str]:
+    return {t for (t,) in db_rows(cfg, "SELECT title FROM stories")}
 
 
 def _titles(public: Path) -> set[str]:
@@ -165,7 +160,7 @@ def test_stored_stories_survive_errors_an_empty_feed_and_fewer_items(feed_server
         feed_server.resources["/l.xml"] = resource
         out = syndicator("--config", str(cfg), "refresh")
         assert out.returncode == status, (what, out.stdout, out.stderr)
-        assert want <= _stored_titles(tmp_path / "store.db"), what
+        assert want <= _stored_titles(cfg), what
         assert want <= _titles(public), what  # still published
         assert "Another desk" in _titles(public), what
     stories = json.loads(syndicator("--config", str(cfg), "stories", "--json", "--limit", "0").stdout)

@@ -7,7 +7,6 @@ shown by ``sources list``; what is published stays valid."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import feedparser
@@ -15,7 +14,7 @@ import pytest
 
 from syndicator.errors import ParseError
 from syndicator.parse import parse_document
-from tests.conftest import FIXTURES, syndicator, write_config
+from tests.conftest import FIXTURES, db_rows, syndicator, write_config
 from tests.test_pipeline import validate_atom, validate_json_feed
 
 CORPUS = FIXTURES / "corpus"
@@ -27,15 +26,12 @@ def _feedparser_entries(path: Path) -> int:
     return len(feedparser.parse(path.read_bytes(), response_headers={"content-type": "application/xml"}).entries)
 
 
-def _states(db: Path) -> dict[str, tuple[str, str, str, int, int]]:
-    con = sqlite3.connect(db)
-    try:
-        rows = con.execute(
-            "SELECT s.name, s.last_outcome, s.last_error, s.parse_warning, s.consecutive_errors,"
-            " (SELECT count(*) FROM articles a WHERE a.source_id = s.id) FROM sources s"
-        ).fetchall()
-    finally:
-        con.close()
+def _states(cfg: Path) -> dict[str, tuple[str, str, str, int, int]]:
+    rows = db_rows(
+        cfg,
+        "SELECT s.name, s.last_outcome, s.last_error, s.parse_warning, s.consecutive_errors,"
+        " (SELECT count(*) FROM articles a WHERE a.source_id = s.id) FROM sources s",
+    )
     return {r[0]: r[1:] for r in rows}
 
 
@@ -65,8 +61,8 @@ def test_no_crash_and_failures_are_named(corpus_run):
 
 
 def test_entries_feedparser_finds_are_stored(corpus_run):
-    folder, _cfg, names, _first, _listing = corpus_run
-    states = _states(folder / "store.db")
+    _folder, cfg, names, _first, _listing = corpus_run
+    states = _states(cfg)
     missing = []
     for name, path in names.items():
         found = _feedparser_entries(path)
@@ -90,8 +86,8 @@ def test_entries_feedparser_finds_are_stored(corpus_run):
 
 
 def test_every_error_and_warning_is_recorded_and_listed(corpus_run):
-    folder, _cfg, names, _first, listing = corpus_run
-    states = _states(folder / "store.db")
+    _folder, cfg, names, _first, listing = corpus_run
+    states = _states(cfg)
     rows = {line.split()[0]: line for line in listing.stdout.splitlines()[1:]}
     by_file = {str(p.relative_to(CORPUS)): (n, states[n]) for n, p in names.items()}
     failed = warned = 0

@@ -42,3 +42,27 @@ def test_container_configuration_loads():
     assert str(cfg.output_dir) == "/data/public"
     for src in cfg.sources:
         assert (ROOT / "config" / src.url).is_file()
+
+
+def test_compose_runs_postgres_three_workers_and_a_server():
+    """docker-compose.yml (docs/scaling.md): no engine here, so its shape is checked, and its configuration loaded."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    worker, server = services["worker"], services["server"]
+    assert worker["build"] == "." and worker["command"] == ["syndicator", "worker"]
+    assert worker["deploy"]["replicas"] == 3
+    assert server["command"][:2] == ["syndicator", "serve"] and server["image"] == worker["image"]
+    assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"
+    mounts = {m.split(":")[0]: m for m in worker["volumes"]}
+    assert mounts["./config/compose.toml"].endswith(":/config/syndicator.toml:ro")
+    assert "public:/data/public" in worker["volumes"] and "public:/data/public:ro" in server["volumes"]
+    cfg = load_config(ROOT / "config" / "compose.toml")
+    assert cfg.database_url().startswith("postgresql+psycopg://")
+    assert str(cfg.output_dir) == "/data/public"
+    env = services["postgres"]["environment"]
+    assert cfg.database_url() == (
+        f"postgresql+psycopg://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@postgres:5432/{env['POSTGRES_DB']}"
+    )

@@ -11,6 +11,7 @@ import feedparser
 from sqlalchemy import select
 
 from syndicator import __version__
+from syndicator.config import load_config
 from syndicator.store import ArticleRow, Store
 from tests.conftest import Resource, syndicator, write_config
 from tests.feedmaker import It, rss2
@@ -95,7 +96,7 @@ def _setup(feed_server):
 
 
 def _articles(cfg) -> dict[str, ArticleRow]:
-    with Store(f"sqlite:///{cfg.parent / 'store.db'}") as store, store.session() as s:
+    with Store(load_config(cfg).database_url()) as store, store.session() as s:
         return {a.guid: a for a in s.scalars(select(ArticleRow))}
 
 

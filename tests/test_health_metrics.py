@@ -20,7 +20,7 @@ from syndicator.config import load_config
 from syndicator.publish import LAST_PUBLISH
 from syndicator.serve import configured_app, create_app
 from syndicator.store import FeedStateRow, Store
-from tests.conftest import Resource, free_port, start_daemon, syndicator, wait_for_port, write_config
+from tests.conftest import Resource, free_port, sqlite_only, start_daemon, syndicator, wait_for_port, write_config
 from tests.feedmaker import It, long_body, rss2
 
 
@@ -109,6 +109,7 @@ def test_healthz_503_before_any_publish(tmp_path):
         assert (r.status_code, r.text) == (503, "nothing published yet\n")
 
 
+@sqlite_only
 def test_healthz_503_when_the_store_does_not_answer(tmp_path):
     cfg = write_config(tmp_path, {})
     with configured(cfg) as c:
@@ -124,6 +125,7 @@ def test_healthz_503_when_the_store_does_not_answer(tmp_path):
         assert r.status_code == 503 and "store does not answer" in r.text
 
 
+@sqlite_only
 def test_healthz_does_not_wait_for_a_writer(refreshed):
     """The daemon's refresh holds SQLite's write lock while it stores; health checks still answer."""
     db = sqlite3.connect(refreshed.parent / "store.db", isolation_level=None)

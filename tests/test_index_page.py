@@ -4,7 +4,6 @@ loaded from elsewhere, byte-identical republishing) and as rendered by headless 
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 import subprocess
 import zlib
@@ -15,12 +14,15 @@ from urllib.parse import urlsplit
 
 import lxml.html
 import pytest
+from sqlalchemy import bindparam, text
 
+from syndicator.config import load_config
 from syndicator.publish.items import Item, Related, Variant
 from syndicator.publish.pages import FeedSummary, render_index
 from syndicator.publish.stats import DailyActivity, DayCount, daily_activity
 from syndicator.store import Store
-from tests.conftest import Resource, require_tool, syndicator, write_config
+from syndicator.store.schema import UTCDateTime
+from tests.conftest import Resource, require_tool, store_url, syndicator, write_config
 from tests.feedmaker import It, atom, long_body, rss2
 from tests.readers import serving
 
@@ -59,14 +61,25 @@ def site(feed_server, tmp_path) -> Path:
     cfg = write_config(tmp_path, {"one": feed_server.url("/one.xml"), "two": feed_server.url("/two.xml")})
     out = syndicator("--config", str(cfg), "refresh")
     assert out.returncode == 0, out.stderr
-    with sqlite3.connect(tmp_path / "store.db") as db:
+    set_fetched = text("UPDATE articles SET fetched_at = :when WHERE url = :url").bindparams(
+        bindparam("when", type_=UTCDateTime())
+    )
+    with Store(load_config(cfg).database_url(), migrate=False) as store, store.session() as db:
         for url, when in FETCHED.items():
-            assert db.execute("UPDATE articles SET fetched_at = ? WHERE url = ?", (when, url)).rowcount == 1
+            aware = datetime.fromisoformat(when).replace(tzinfo=UTC)
+            assert db.execute(set_fetched, {"when": aware, "url": url}).rowcount == 1
         # Parsing already strips tags from titles; a stored title holding one tests the page's own escaping.
-        assert db.execute("UPDATE articles SET title = ? WHERE url = ?", (EVIL, "https://one.example/2")).rowcount
-        db.execute(
+        assert db.execute(
+            text("UPDATE articles SET title = :t WHERE url = :u"), {"t": EVIL, "u": "https://one.example/2"}
+        ).rowcount
+        db.execute(text(
             "UPDATE stories SET created_at = (SELECT MIN(a.fetched_at) FROM articles a WHERE a.story_id = stories.id)"
-        )
+        ))
+        # A refresh that stores nothing new skips publishing; edits made behind its back are not news to it,
+        # so mark the last publish as outdated, as any ingest or other publish does.
+        assert db.execute(
+            text("UPDATE feed_state SET content_hash = '' WHERE name = '.last-publish'")
+        ).rowcount == 1
     out = syndicator("--config", str(cfg), "refresh")  # nothing new (304s); republishes the page
     assert out.returncode == 0, out.stderr
     return cfg
@@ -82,14 +95,14 @@ def _expected_days() -> list[tuple[date, tuple[int, int, int]]]:
 
 
 def test_daily_activity_counts_by_utc_day_from_the_data(site):
-    with Store(f"sqlite:///{site.parent / 'store.db'}", migrate=False) as store, store.session() as s:
+    with Store(load_config(site).database_url(), migrate=False) as store, store.session() as s:
         activity = daily_activity(s)
     assert activity == DailyActivity(tuple(DayCount(d, *counts) for d, counts in _expected_days()))
     assert (activity.articles, activity.stories, activity.merges) == (4, 3, 1)
 
 
 def test_daily_activity_of_an_empty_store(tmp_path):
-    with Store(f"sqlite:///{tmp_path / 'empty.db'}") as store, store.session() as s:
+    with Store(store_url(tmp_path, "empty.db")) as store, store.session() as s:
         assert daily_activity(s) == DailyActivity(())
 
 

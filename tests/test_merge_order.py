@@ -14,6 +14,7 @@ from syndicator.model import Entry
 from syndicator.sanitize import html_to_text
 from syndicator.store import Store
 from syndicator.store.schema import ArticleRow, SourceRow
+from tests.conftest import store_url
 from tests.feedmaker import long_body
 
 T0 = datetime(2025, 4, 11, 9, 0, tzinfo=UTC)
@@ -48,7 +49,7 @@ POOL = _pool()
 
 def _partition(order: list[int], cuts: list[int]) -> frozenset[frozenset[str]]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 's.db'}")
+        store = Store(store_url(Path(tmp), "s.db"))
         store.sync_sources([(s, f"https://{s}.example/") for s in SOURCES])
         batches: list[list[int]] = []
         start = 0

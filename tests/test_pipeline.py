@@ -147,6 +147,43 @@ def test_second_refresh_is_conditional_and_changes_nothing(four_sources, feed_se
     assert after == before  # byte-identical, and not even rewritten
 
 
+def test_unchanged_refresh_skips_publishing_until_something_changed(four_sources, feed_server, tmp_path):
+    from syndicator.model import Entry
+    from syndicator.store import Store
+
+    assert syndicator("--config", str(four_sources), "refresh").returncode == 0
+    public = tmp_path / "public"
+
+    # A file gone from the output folder: the unchanged refresh writes it again.
+    (public / "all.json").unlink()
+    out = syndicator("--config", str(four_sources), "refresh")
+    assert out.returncode == 0, out.stderr
+    assert "0 fetched, 4 unchanged" in out.stdout and "1 file(s) written" in out.stdout
+    assert (public / "all.json").is_file()
+
+    # Nothing changed: nothing written.
+    out = syndicator("--config", str(four_sources), "refresh")
+    assert "0 file(s) written" in out.stdout
+
+    # Another settings (a feed's title): republished with it.
+    text = four_sources.read_text().replace('title = "All stories"', 'title = "Every story"')
+    four_sources.write_text(text)
+    out = syndicator("--config", str(four_sources), "refresh")
+    assert "0 fetched, 4 unchanged" in out.stdout
+    assert b"Every story" in (public / "all.atom").read_bytes()
+
+    # An article stored by another process (or by a refresh killed before it published): published now.
+    with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        entry = Entry(guid="late-1", url="https://rss.example/story/late", title="A late arrival in the store",
+                      text=long_body("late arrival"), published=T0)
+        assert store.ingest("rss", [entry], datetime.now(UTC), 72 * 3600).new_articles == 1
+    out = syndicator("--config", str(four_sources), "refresh")
+    assert "0 fetched, 4 unchanged" in out.stdout
+    assert b"A late arrival in the store" in (public / "all.atom").read_bytes()
+    out = syndicator("--config", str(four_sources), "refresh")
+    assert "0 file(s) written" in out.stdout
+
+
 def test_reingest_and_new_guid_same_canonical_url_add_no_story(feed_server, tmp_path):
     first = It("Wire story", "https://news.example/a/story?utm_source=rss", "guid-1", long_body("A"))
     feed_server.resources["/f.xml"] = Resource(rss2([first]))

@@ -15,7 +15,7 @@ import brotli
 import pytest
 
 from syndicator import __version__
-from syndicator.config import FetchConfig
+from syndicator.config import FetchConfig, load_config
 from syndicator.fetch import PROJECT_URL, Fetcher, FetchRequest
 from syndicator.store import Store
 from tests.conftest import Resource, syndicator, write_config
@@ -36,7 +36,7 @@ def _feed(tag: str, n: int = 1, extra: str = "") -> bytes:
 
 
 def _rows(cfg: Path):
-    with Store(f"sqlite:///{cfg.parent / 'store.db'}") as store:
+    with Store(load_config(cfg).database_url()) as store:
         return store.sources()
 
 

@@ -24,6 +24,7 @@ from syndicator.store.schema import (
     StoryRow,
     StorySplitRow,
 )
+from tests.conftest import sqlite_only, store_url
 from tests.feedmaker import long_body
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 def _config(tmp_path: Path, keep_days: int, limit: int, archive: bool = False):
     raw = {
-        "storage": {"url": f"sqlite:///{tmp_path / 'store.db'}", "keep_days": keep_days},
+        "storage": {"url": store_url(tmp_path), "keep_days": keep_days},
         "output": {"dir": str(tmp_path / "public")},
         "sources": [{"name": "a", "url": "https://a.example/"}, {"name": "b", "url": "https://b.example/"}],
         "feeds": [{"name": "all", "limit": limit, "archive": archive, "archive_pages": 2}],
@@ -128,6 +129,7 @@ def test_related_links_are_pruned_with_their_stories(tmp_path):
     store.close()
 
 
+@sqlite_only
 def test_sqlite_space_is_given_back_incrementally(tmp_path):
     cfg = _config(tmp_path, keep_days=90, limit=1)
     store = Store(cfg.database_url())
@@ -150,6 +152,7 @@ def test_sqlite_space_is_given_back_incrementally(tmp_path):
     store.close()
 
 
+@sqlite_only
 def test_a_store_made_before_incremental_mode_is_converted_once(tmp_path):
     cfg = _config(tmp_path, keep_days=90, limit=1)
     store = _fill(tmp_path, cfg)

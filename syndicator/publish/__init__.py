@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,7 @@ from syndicator.publish.pages import FeedSummary, render_index, render_opml
 from syndicator.publish.stats import read_daily_activity
 from syndicator.publish.xmlfeeds import render_xml
 from syndicator.store import Store
+from syndicator.store.locks import publish_lock as store_publish_lock
 from syndicator.store.schema import FeedStateRow, StoryRow
 
 log = logging.getLogger(__name__)
@@ -38,24 +41,56 @@ FEED_NAMESPACE = uuid.UUID("0b6f3e0e-4f4c-4a53-8f7e-6a1f7f1c2b3d")
 # A feed_state row (no feed name starts with ".") stamped at the end of every publish, whether or not a
 # file changed: /healthz and /metrics read when the last one ran.
 LAST_PUBLISH = ".last-publish"
+# Stamped when a publish starts reading the store: a worker whose writes were committed before that
+# need not publish again (another worker's publish already included them).
+PUBLISH_STARTED = ".publish-started"
 
 
 @dataclass
 class PublishResult:
     written: list[str] = field(default_factory=list)  # file names that changed
     feeds: int = 0
+    skipped: bool = False  # another worker's publish already covered this one's writes
 
 
 def feed_id(name: str) -> str:
     return f"urn:uuid:{uuid.uuid5(FEED_NAMESPACE, name)}"
 
 
-def publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
-    with publish_lock(config.output_dir):
-        return _publish_all(store, config, now)
+def publish_all(store: Store, config: Config, now: datetime, *, after: datetime | None = None) -> PublishResult:
+    """Publish every feed, one process at a time, whichever worker on whichever host it is.
+
+    With ``after`` (the store's clock when the caller's writes were committed), a publish that
+    another process started since covers them, and this one is skipped.
+    """
+    with publishing(store, config):
+        return publish_locked(store, config, now, after=after)
+
+
+@contextmanager
+def publishing(store: Store, config: Config) -> Iterator[None]:
+    """The publisher's locks: on PostgreSQL an advisory lock (store/locks.py), which any worker can take
+    once the holder is done or dead; then, as on SQLite, a lock on the output folder."""
+    with store_publish_lock(store.engine), publish_lock(config.output_dir):
+        yield
+
+
+def publish_locked(store: Store, config: Config, now: datetime, *, after: datetime | None = None) -> PublishResult:
+    """``publish_all`` for a caller that holds ``publishing``."""
+    if after is not None and _started_since(store, after):
+        return PublishResult(feeds=len(config.feeds), skipped=True)
+    return _publish_all(store, config, now)
+
+
+def _started_since(store: Store, when: datetime) -> bool:
+    with store.session() as s:
+        row = s.get(FeedStateRow, PUBLISH_STARTED)
+        return row is not None and row.updated >= when
 
 
 def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
+    with store.session() as s:
+        s.merge(FeedStateRow(name=PUBLISH_STARTED, content_hash="", updated=store.clock()))
     summaries, updated, archived, settled = _settle(store, config, now)
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)

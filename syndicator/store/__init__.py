@@ -7,18 +7,20 @@ consistent state (SQLite's WAL journal and PostgreSQL's MVCC see to the rest).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from syndicator import testhooks
-from syndicator.store import db
+from syndicator.similarity import Fingerprint
+from syndicator.store import db, locks
 from syndicator.store.ingest import Embedder, FullTexts, IngestStats, article_id, ingest_entries
 from syndicator.store.schema import (
     ArticleRow,
@@ -28,6 +30,12 @@ from syndicator.store.schema import (
     StoryAliasRow,
     StoryRow,
 )
+
+# syndicator.publish.LAST_PUBLISH: the feed_state row every publish stamps. Its content_hash holds what the
+# published files were made from (refresh.publish_signature) after a refresh's publish, and "" once anything
+# else may have changed the feeds: an ingest that stored or changed an article (in its own transaction, so
+# that a refresh killed before publishing is published by the next one), or any other publish.
+LAST_PUBLISH = ".last-publish"
 
 __all__ = [
     "ArticleRow",
@@ -39,6 +47,11 @@ __all__ = [
     "StoryAliasRow",
     "StoryRow",
 ]
+
+
+log = logging.getLogger(__name__)
+# Names per IN (...) list: under every database's limit on bound parameters.
+_CHUNK = 500
 
 
 def new_lease_owner() -> str:
@@ -85,17 +98,30 @@ class Store:
         with self._sessions.begin() as session:
             yield session
 
+    def clock(self) -> datetime:
+        """The database server's time (PostgreSQL) or this host's: one clock for every worker's comparisons."""
+        if self.engine.dialect.name != "postgresql":
+            return datetime.now(UTC)
+        with self.engine.connect() as conn:
+            return conn.scalar(text("SELECT clock_timestamp()")).astimezone(UTC)
+
     # -- sources --------------------------------------------------------
 
     def sync_sources(self, sources: Iterable[tuple[str, str]]) -> None:
-        """Make a row for every configured (name, url); a changed URL resets its state."""
+        """Make a row for every configured (name, url); a changed URL resets its state.
+
+        Several workers starting at once all do this: a row another one has
+        just made is skipped (INSERT … ON CONFLICT DO NOTHING) instead of failing.
+        """
+        wanted = dict(sources)
         with self.session() as s:
             rows = {r.name: r for r in s.scalars(select(SourceRow))}
-            for name, url in sources:
+            missing = [{"name": n, "url": u} for n, u in wanted.items() if n not in rows]
+            for start in range(0, len(missing), _CHUNK):
+                s.execute(_insert(s).values(missing[start : start + _CHUNK]).on_conflict_do_nothing())
+            for name, url in wanted.items():
                 row = rows.get(name)
-                if row is None:
-                    s.add(SourceRow(name=name, url=url))
-                elif row.url != url:
+                if row is not None and row.url != url:
                     row.url = url
                     row.current_url = row.redirect_candidate = row.etag = row.last_modified = ""
                     row.disabled, row.disabled_reason = False, ""
@@ -103,37 +129,6 @@ class Store:
     def sources(self) -> dict[str, SourceRow]:
         with self.session() as s:
             return {r.name: r for r in s.scalars(select(SourceRow).order_by(SourceRow.name))}
-
-    def claim_sources(
-        self, names: Iterable[str], owner: str, until: datetime, now: datetime
-    ) -> tuple[list[str], dict[str, str]]:
-        """Lease ``names`` to ``owner`` until ``until``: (the names claimed, {name: owner} of those held).
-
-        One write transaction (BEGIN IMMEDIATE on SQLite, row locks on PostgreSQL), so two
-        processes never both win one source. A lease whose owner is a dead process on this
-        host (killed in the middle of a refresh) or whose time is up is taken over.
-        """
-        wanted = set(names)
-        claimed: list[str] = []
-        held: dict[str, str] = {}
-        with self.session() as s:
-            rows = s.scalars(select(SourceRow).order_by(SourceRow.name).with_for_update())
-            for row in rows:
-                if row.name not in wanted:
-                    continue
-                taken = row.lease_owner not in ("", owner) and row.lease_until is not None and row.lease_until > now
-                if taken and lease_alive(row.lease_owner):
-                    held[row.name] = row.lease_owner
-                    continue
-                row.lease_owner, row.lease_until = owner, until
-                claimed.append(row.name)
-        return claimed, held
-
-    def release_sources(self, owner: str) -> None:
-        with self.session() as s:
-            s.execute(
-                update(SourceRow).where(SourceRow.lease_owner == owner).values(lease_owner="", lease_until=None)
-            )
 
     def set_paused(self, name: str, paused: bool) -> None:
         self.update_source(name, paused=paused)
@@ -153,11 +148,114 @@ class Store:
             lifted = s.execute(delete(HostRow).where(HostRow.name == host)).rowcount
         return host if lifted else ""
 
-    def update_source(self, name: str, **values: object) -> None:
+    def update_source(self, name: str, *, owner: str = "", **values: object) -> bool:
+        """Set a source's state. With ``owner``, only while that process still holds the source's lease,
+        which this ends: a worker frozen past its lease, whose source another took over, records nothing."""
         with self.session() as s:
             row = s.scalars(select(SourceRow).where(SourceRow.name == name)).one()
+            if owner:
+                if row.lease_owner != owner:
+                    log.warning("lease on source %s lost to %r; its result is not recorded", name, row.lease_owner)
+                    return False
+                row.lease_owner, row.lease_until = "", None
             for key, value in values.items():
                 setattr(row, key, value)
+        return True
+
+    # -- leases: one process fetches a source at a time ---------------------
+    #
+    # Every refresh (a worker's, the daemon's, one by hand) leases the sources it fetches to its owner name
+    # (new_lease_owner) until a time it keeps pushing back while it lives (refresh._renewing). A lease ends
+    # when the source's result is recorded (update_source), when the refresh ends (release_sources), when
+    # its time is up (the owner died on another host, or froze), or at once when its owner is a process of
+    # this host that no longer exists (killed with SIGKILL, say).
+
+    def claim_sources(
+        self, names: Iterable[str], owner: str, until: datetime, now: datetime
+    ) -> tuple[list[str], dict[str, str]]:
+        """Lease ``names`` to ``owner`` until ``until``, whatever their due time (a refresh by hand):
+        (the names claimed, {name: owner} of those another live process holds).
+
+        One write transaction. PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so a row another
+        process is claiming at this moment counts as held by it instead of being waited for;
+        SQLite: BEGIN IMMEDIATE lets one claimer in at a time.
+        """
+        wanted = sorted(set(names))
+        claimed: list[str] = []
+        held: dict[str, str] = {}
+        with self.session() as s:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                stmt = (
+                    select(SourceRow).where(SourceRow.name.in_(chunk)).order_by(SourceRow.name)
+                    .with_for_update(skip_locked=True)
+                )
+                seen = set()
+                for row in s.scalars(stmt):
+                    seen.add(row.name)
+                    taken = row.lease_owner not in ("", owner) and row.lease_until is not None and row.lease_until > now
+                    if taken and lease_alive(row.lease_owner):
+                        held[row.name] = row.lease_owner
+                        continue
+                    row.lease_owner, row.lease_until = owner, until
+                    claimed.append(row.name)
+                held.update((n, "a process claiming it now") for n in chunk if n not in seen)
+        return claimed, held
+
+    def claim_due(
+        self, owner: str, names: Sequence[str], now: datetime, until: datetime, limit: int
+    ) -> list[SourceRow]:
+        """Lease to ``owner`` up to ``limit`` of the named sources that are due and that no live process holds,
+        the longest-waiting first (a worker's claim).
+
+        PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED``, so workers claiming at the same moment get
+        disjoint sources without waiting for each other; SQLite: BEGIN IMMEDIATE lets one in at a time.
+        """
+        claimed: list[SourceRow] = []
+        with self.session() as s:
+            dead = _dead_local_owners(s, now)
+            free = [SourceRow.lease_until.is_(None), SourceRow.lease_until <= now]
+            if dead:
+                free.append(SourceRow.lease_owner.in_(dead))
+            for start in range(0, len(names), _CHUNK):
+                if len(claimed) >= limit:
+                    break
+                stmt = (
+                    select(SourceRow)
+                    .where(
+                        SourceRow.name.in_(names[start : start + _CHUNK]),
+                        SourceRow.disabled.is_(False),
+                        SourceRow.paused.is_(False),
+                        or_(SourceRow.next_due_at.is_(None), SourceRow.next_due_at <= now),
+                        or_(SourceRow.retry_after_until.is_(None), SourceRow.retry_after_until <= now),
+                        or_(*free),
+                    )
+                    .order_by(SourceRow.next_due_at.nulls_first(), SourceRow.id)
+                    .limit(limit - len(claimed))
+                    .with_for_update(skip_locked=True)
+                )
+                for row in s.scalars(stmt):
+                    row.lease_owner, row.lease_until = owner, until
+                    claimed.append(row)
+        return claimed
+
+    def renew_leases(self, owner: str, now: datetime, until: datetime) -> int:
+        """Push back the leases ``owner`` still holds; one whose time is up is gone (another may have it)."""
+        with self.session() as s:
+            result = s.execute(
+                update(SourceRow)
+                .where(SourceRow.lease_owner == owner, SourceRow.lease_until > now)
+                .values(lease_until=until)
+            )
+            return result.rowcount or 0
+
+    def release_sources(self, owner: str, names: Iterable[str] | None = None) -> None:
+        """Hand back ``owner``'s leases (only those on ``names`` if given)."""
+        with self.session() as s:
+            stmt = update(SourceRow).where(SourceRow.lease_owner == owner)
+            if names is not None:
+                stmt = stmt.where(SourceRow.name.in_(list(names)))
+            s.execute(stmt.values(lease_owner="", lease_until=None))
 
     # -- hosts in backoff (429/503) -------------------------------------
 
@@ -170,11 +268,13 @@ class Store:
         with self.session() as s:
             now = datetime.now(UTC)  # expired backoffs are dropped here, where we write anyway
             s.execute(delete(HostRow).where(HostRow.retry_after_until <= now, HostRow.name != host))
-            row = s.get(HostRow, host)
-            if row is None:
-                s.add(HostRow(name=host, retry_after_until=until, reason=reason))
-            elif row.retry_after_until < until:
-                row.retry_after_until, row.reason = until, reason
+            # One statement, not read-then-insert: two workers may hear a 429 from one host at once.
+            ins = _insert(s, HostRow).values(name=host, retry_after_until=until, reason=reason)
+            s.execute(ins.on_conflict_do_update(
+                index_elements=[HostRow.name],
+                set_={"retry_after_until": ins.excluded.retry_after_until, "reason": ins.excluded.reason},
+                where=HostRow.retry_after_until < ins.excluded.retry_after_until,
+            ))
 
     # -- articles and stories ---------------------------------------------
 
@@ -211,17 +311,45 @@ class Store:
         embed: Embedder | None = None,
         related_window: float = 0.0,
         full_texts: FullTexts | None = None,
+        fingerprints: Mapping[str, Fingerprint] | None = None,
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story and
-        linking it to related stories published within ``related_window`` seconds."""
+        linking it to related stories published within ``related_window`` seconds.
+
+        On PostgreSQL two workers may be merging related articles at once: the
+        transaction takes advisory locks on the entries' merge keys (see
+        ``ingest_entries``), and one aborted as a deadlock victim simply runs again.
+        """
+        entries = list(entries)
+
+        def work() -> IngestStats:
+            with self.session() as s:
+                row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
+                stats = ingest_entries(
+                    s, row, entries, now, window_seconds, level, embed, related_window, full_texts, fingerprints
+                )
+                if stats.new_articles or stats.updated_articles:
+                    # The files published last no longer show everything (see published_signature).
+                    s.execute(
+                        update(FeedStateRow).where(FeedStateRow.name == LAST_PUBLISH).values(content_hash="")
+                    )
+                s.flush()
+                testhooks.pause("ingest-commit")  # written, not yet committed: tests/test_crash.py kills here
+                return stats
+
+        return locks.with_retry(work)
+
+    def content_hashes(self, source: str, limit: int = 5000) -> dict[str, str]:
+        """guid -> content hash of the source's newest ``limit`` stored articles (what a feed still holds)."""
         with self.session() as s:
-            row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
-            stats = ingest_entries(
-                s, row, list(entries), now, window_seconds, level, embed, related_window, full_texts
+            rows = s.execute(
+                select(ArticleRow.guid, ArticleRow.content_hash)
+                .join(SourceRow, SourceRow.id == ArticleRow.source_id)
+                .where(SourceRow.name == source)
+                .order_by(ArticleRow.published.desc())
+                .limit(limit)
             )
-            s.flush()
-            testhooks.pause("ingest-commit")  # written, not yet committed: tests/test_crash.py kills here
-            return stats
+            return {guid: digest for guid, digest in rows}
 
     def count_stories(self) -> int:
         with self.session() as s:
@@ -230,3 +358,31 @@ class Store:
     def count_articles(self) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(ArticleRow)) or 0
+
+    # -- what the published files were made from ---------------------------
+
+    def published_signature(self) -> str:
+        """The signature recorded after the last refresh's publish, "" when something changed since."""
+        with self.session() as s:
+            return s.scalar(select(FeedStateRow.content_hash).where(FeedStateRow.name == LAST_PUBLISH)) or ""
+
+    def record_publish(self, signature: str, when: datetime) -> None:
+        """Stamp a publish (or a refresh that had nothing to publish) with what the files were made from."""
+        with self.session() as s:
+            s.merge(FeedStateRow(name=LAST_PUBLISH, content_hash=signature, updated=when))
+
+
+def _dead_local_owners(s: Session, now: datetime) -> list[str]:
+    """Owners of live-looking leases that are processes of this host which no longer exist."""
+    mine = SourceRow.lease_owner.startswith(socket.gethostname() + ":", autoescape=True)
+    owners = s.scalars(select(SourceRow.lease_owner).where(mine, SourceRow.lease_until > now).distinct())
+    return [o for o in owners if not lease_alive(o)]
+
+
+def _insert(s: Session, model: type = SourceRow):
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)

@@ -39,8 +39,13 @@ def create_store_engine(url: str) -> Engine:
         # SAVEPOINT; take control as the SQLAlchemy docs recommend.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
+    if parsed.drivername == "postgresql":
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; the one installed with us is psycopg 3.
+        parsed = parsed.set(drivername="postgresql+psycopg")
     try:
-        return create_engine(url, pool_pre_ping=True)
+        # A worker uses a few connections at once (fetch results are stored one at a time,
+        # leases are renewed beside it, publishing holds one for its lock).
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
     except Exception as exc:  # a missing driver, for example
         raise StoreError(f"[storage] url: cannot use {parsed.render_as_string()}: {exc}") from None
 
@@ -90,6 +95,9 @@ def migrate(engine: Engine, *, backup: bool = True) -> str | None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as conn:
+            from syndicator.store.locks import lock_migrations
+
+            lock_migrations(conn)  # the second of two workers starting at once finds the schema made
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except OperationalError as exc:

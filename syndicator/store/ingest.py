@@ -6,18 +6,17 @@ import hashlib
 import json
 import logging
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from syndicator import merge, relate, similarity
 from syndicator.model import Entry
 from syndicator.similarity import Fingerprint
-from syndicator.store import related
+from syndicator.store import locks, related
 from syndicator.store.schema import ArticleKeyRow, ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
 
@@ -68,9 +67,12 @@ FullTexts = Mapping[str, tuple[str, str, str]]
 def ingest_entries(
     s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float,
     level: str = "article", embed: Embedder | None = None, related_window: float = 0.0,
-    full_texts: FullTexts | None = None,
+    full_texts: FullTexts | None = None, prepared: Mapping[str, Fingerprint] | None = None,
 ) -> IngestStats:
+    """Store one source's entries. ``prepared``: fingerprints made elsewhere (syndicator.prepare), used when
+    they were made from the same date and need no headline embedding."""
     stats = IngestStats()
+    prepared = prepared if embed is None else None
     full_texts = full_texts or {}
     existing = _existing_articles(s, source.id, [e.guid for e in entries])
     window = timedelta(seconds=window_seconds)
@@ -88,13 +90,21 @@ def ingest_entries(
         e.guid: existing[e.guid].published if e.guid in existing else min(e.published or now, now + FUTURE_SLACK)
         for e in todo
     }
-    fps = {
-        e.guid: similarity.fingerprint(
-            similarity.Doc(e.title, e.text, e.url, published[e.guid], source.name, vectors.get(e.guid))
-        )
-        for e in todo
-    }
+    fps = {}
+    for e in todo:
+        fp = (prepared or {}).get(e.guid)
+        if fp is None or e.guid in full_texts or fp.published != published[e.guid].isoformat():
+            fp = similarity.fingerprint(
+                similarity.Doc(e.title, e.text, e.url, published[e.guid], source.name, vectors.get(e.guid))
+            )
+        fps[e.guid] = fp
     stock = _stock_excerpts(entries, existing, fps)
+    # Two workers ingesting two variants of one story at the same moment would each find no candidate
+    # and start two stories. The variants share a merge key (that is how they find each other), so
+    # each transaction first locks the keys it will look up and write (related-story keys too, so that
+    # two related new articles get linked); the second waits for the first to commit, then sees its
+    # article. PostgreSQL only: on SQLite, BEGIN IMMEDIATE already serialises.
+    locks.lock_keys(s, _lock_keys(todo, fps))
     linked: list[tuple[ArticleRow, Fingerprint]] = []  # new and changed articles, to link to related ones
     for entry, digest in zip(entries, digests, strict=True):
         fp = fps.get(entry.guid)
@@ -121,6 +131,7 @@ def ingest_entries(
         s.add(row)
         s.flush()
         _index(s, row, fp)  # later entries of this batch must see this one as a candidate
+        related.remember(row, fp)
         existing[entry.guid] = row
         stats.new_articles += 1
         linked.append((row, fp))
@@ -132,6 +143,16 @@ def ingest_entries(
             stats.links += related.link_article(s, row, fp, rel_window, now)
     source.entries_seen += len(entries)
     return stats
+
+
+def _lock_keys(todo: list[Entry], fps: dict[str, Fingerprint]) -> set[str]:
+    keys: set[str] = set()
+    for e in todo:
+        keys.update(similarity.index_keys(fps[e.guid], "event") | relate.index_keys(fps[e.guid]))
+        url = canonical_url(e.url)
+        if url:
+            keys.add("url:" + url)
+    return keys
 
 
 def _existing_articles(s: Session, source_id: int, guids: list[str]) -> dict[str, ArticleRow]:
@@ -158,8 +179,8 @@ def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
     row.updated = e.updated
     row.fingerprint = similarity.fingerprint_to_dict(fp)
     row.body_hash = fp.body_hash or None
-    for key in [k for k in _FP_CACHE if k[0] == row.id] if row.id else []:
-        del _FP_CACHE[key]
+    if row.id:
+        related.forget(row.id)
 
 
 def _fill_full_text(row: ArticleRow, found: tuple[str, str, str] | None) -> None:
@@ -175,8 +196,14 @@ def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:
     keys find related stories (:mod:`syndicator.store.related`).
     """
     s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id == row.id))
-    for key in sorted(similarity.index_keys(fp, "event") | relate.index_keys(fp)):
-        s.add(ArticleKeyRow(key=key, article_id=row.id, published=row.published))
+    keys = sorted(similarity.index_keys(fp, "event") | relate.index_keys(fp))
+    if keys:
+        # One executemany, not an ORM object per posting (about 34 an article): the unit of work's
+        # bookkeeping for them was a fifth of a cold refresh (py-spy, bench/scale_run.py 40 x 50).
+        s.execute(
+            insert(ArticleKeyRow.__table__),
+            [{"key": key, "article_id": row.id, "published": row.published} for key in keys],
+        )
 
 
 def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, level: str):
@@ -184,6 +211,7 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
     keys = sorted(similarity.index_keys(fp, level))
     lo, hi = row.published - window, row.published + window
     ids: set[str] = set()
+    shared: dict[str, list[str]] = {}  # candidate -> the keys it shares
     if keys:
         counts = s.execute(
             select(ArticleKeyRow.key, func.count())
@@ -192,13 +220,13 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
         ).all()
         usable = [k for k, n in counts if n <= merge.MAX_POSTINGS_PER_KEY]
         if usable:
-            ids.update(
-                s.scalars(
-                    select(ArticleKeyRow.article_id).where(
-                        ArticleKeyRow.key.in_(usable), ArticleKeyRow.published.between(lo, hi)
-                    )
+            for aid, key in s.execute(
+                select(ArticleKeyRow.article_id, ArticleKeyRow.key).where(
+                    ArticleKeyRow.key.in_(usable), ArticleKeyRow.published.between(lo, hi)
                 )
-            )
+            ):
+                shared.setdefault(aid, []).append(key)
+            ids.update(shared)
     if row.canonical_url:
         ids.update(s.scalars(select(ArticleRow.id).where(ArticleRow.canonical_url == row.canonical_url).limit(50)))
     ids.discard(row.id)
@@ -206,12 +234,21 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
         return [], frozenset()
     rows = s.execute(
         select(ArticleRow.id, ArticleRow.story_id, StoryRow.created_at, ArticleRow.content_hash,
-               ArticleRow.full_text_status)
+               ArticleRow.full_text_status, ArticleRow.source_id, ArticleRow.published)
         .join(StoryRow, StoryRow.id == ArticleRow.story_id)
         .where(ArticleRow.id.in_(sorted(ids)))
     ).all()
-    keyed = [(aid, sid, created, (aid, f"{digest}:{status}")) for aid, sid, created, digest, status in rows]
-    fps = _candidate_fingerprints(s, [key for *_rest, key in keyed])
+    weak = {
+        aid for aid, _sid, _created, _digest, _status, source_id, published in rows
+        if _weak(shared.get(aid, ()), row.source_id == source_id, abs(published - row.published))
+    }
+    weak -= _same_subject(s, fp, weak)
+    keyed = [
+        (aid, sid, created, (aid, f"{digest}:{status}"))
+        for aid, sid, created, digest, status, _source_id, _published in rows
+        if aid not in weak
+    ]
+    fps = related.fingerprints(s, [key for *_rest, key in keyed])
     cands = [merge.Candidate(aid, sid, created, fps[key]) for aid, sid, created, key in keyed if key in fps]
     boilerplate: frozenset[str] = frozenset()
     if fp.body_hash and _is_boilerplate(s, row, fp.body_hash, lo, hi):
@@ -219,40 +256,41 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
     return cands, boilerplate
 
 
-# Decoded fingerprints of recent candidates, by (article id, "content hash:full-text status"): a fingerprint
-# is rewritten only when the entry's content changes or its page is (re)fetched, which changes one of the
-# two, so an entry is never stale, even with other processes writing the same database; ``_fill`` also drops
-# the article's entries in this process. The same stored articles are candidates of many new ones (popular headline
-# words); decoding their JSON and rebuilding their word sets for each was most of a cold refresh's time
-# (py-spy, bench/scale_run.py 40 × 50). Bounded: a cached fingerprint with its memoised sets takes about 80 KB
-# (peak RSS 104 MB without the cache, 268 MB with 2,048 entries, 170 MB with 768 at 40 × 50: docs/benchmarks.md).
-_FP_CACHE: OrderedDict[tuple[str, str], similarity.Fingerprint] = OrderedDict()
-FP_CACHE_SIZE = 768
+def _weak(shared: Sequence[str], same_source: bool, apart: timedelta) -> bool:
+    """A candidate found through one headline word only: no rule can match it, except a headline
+    variant of the same source (``similarity``'s headline-close rule) or a report whose body agrees
+    in part (``_same_subject`` rescues those), so it is not compared.
+
+    A headline match needs most of the headlines' informative words shared, and every one of the
+    rarest words of a headline is a ``t:`` key; a body match needs shared body keys. Headline words
+    were 70% of the candidates in a cold refresh of bench/scale_feeds.py's items (40 x 50), and the
+    pairs that shared only one of them (47% of all) never matched.
+    """
+    return (
+        len(shared) == 1
+        and shared[0].startswith("t:")
+        and not (same_source and apart <= timedelta(hours=similarity.CLOSE_HOURS))
+    )
 
 
-def _candidate_fingerprints(
-    s: Session, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], similarity.Fingerprint]:
-    found: dict[tuple[str, str], similarity.Fingerprint] = {}
-    missing: list[str] = []
-    for key in keys:
-        fp = _FP_CACHE.get(key)
-        if fp is None:
-            missing.append(key[0])
-        else:
-            _FP_CACHE.move_to_end(key)
-            found[key] = fp
-    if missing:
-        stmt = select(
-            ArticleRow.id, ArticleRow.content_hash, ArticleRow.full_text_status, ArticleRow.fingerprint
-        ).where(ArticleRow.id.in_(sorted(missing)))
-        for aid, digest, status, fpd in s.execute(stmt):
-            if fpd:
-                key = (aid, f"{digest}:{status}")
-                found[key] = _FP_CACHE[key] = similarity.fingerprint_from_dict(fpd)
-        while len(_FP_CACHE) > FP_CACHE_SIZE:
-            _FP_CACHE.popitem(last=False)
-    return found
+# A weak candidate that shares this many of the new article's related-story keys (its heaviest words) is
+# compared after all: two reports whose bodies agree in part (headline+body) share their heavy words.
+RESCUE_SHARED = 3
+
+
+def _same_subject(s: Session, fp: Fingerprint, weak: set[str]) -> set[str]:
+    """Those of ``weak`` that share RESCUE_SHARED or more ``r:`` keys with ``fp`` (one indexed query)."""
+    rkeys = sorted(relate.index_keys(fp))
+    if not weak or not rkeys:
+        return set()
+    return {
+        aid for aid, n in s.execute(
+            select(ArticleKeyRow.article_id, func.count())
+            .where(ArticleKeyRow.article_id.in_(sorted(weak)), ArticleKeyRow.key.in_(rkeys))
+            .group_by(ArticleKeyRow.article_id)
+        )
+        if n >= RESCUE_SHARED
+    }
 
 
 def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:

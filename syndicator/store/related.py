@@ -20,7 +20,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from syndicator import relate, similarity
@@ -81,55 +81,106 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     order = {aid: n for n, aid in enumerate(ranked)}
     cands = sorted((c for c in cands if c.story_id != row.story_id), key=lambda c: order[c.id])[:MAX_CANDIDATES]
     # a page's full text, fetched later, changes the fingerprint but not the content hash
-    profiles = _profiles(s, [(c.id, f"{c.content_hash}/{c.full_text_status}") for c in cands])
+    fps = fingerprints(s, [(c.id, f"{c.content_hash}:{c.full_text_status}") for c in cands])
     mine = relate.profile(fp)
-    found = []
+    found, tentative = [], []
     for cand in cands:
-        if cand.id not in profiles:
+        other = fps.get((cand.id, f"{cand.content_hash}:{cand.full_text_status}"))
+        if other is None:
             continue
-        other, theirs = profiles[cand.id]
+        theirs = relate.profile(other)
         link = relate.relate(fp, other, mine, theirs, event=False)
         if link is not None:
             found.append((link, cand.id, other))
+        elif (link := relate.tentative(fp, other, mine, theirs)) is not None:
+            tentative.append((link, cand.id, other))
     # The same-event check costs as much as all the rest: only the best links can use it to rank higher
     # (ECB+ dev half: 7,016 comparisons for 496 articles, half of the refresh's time, before this limit).
     found.sort(key=lambda f: (-f[0].score, f[1]))
-    for n, (link, other_id, other) in enumerate(found):
-        if n < EVENT_CHECKS:
-            link = relate.with_event(link, fp, other)
+    for n, (link, other_id, other) in enumerate(found[:EVENT_CHECKS]):
+        found[n] = (relate.with_event(link, fp, other), other_id, other)
+    if tentative:
+        # a name common in this stream is no name (the postings counts of this article's keys are at hand)
+        tentative = [t for t in tentative if t[0].kind != relate.NAME_KIND
+                     or counts.get(relate.KEY_PREFIX + t[0].shared[0], 0) <= relate.NAME_MAX_POSTINGS]
+        found += _supported(s, [link for link, _, _ in found], tentative)
+    rows = []
+    for link, other_id, _ in found:
         reason = link.reason()
-        s.add(ArticleLinkRow(article_id=row.id, other_id=other_id, score=link.score, reason=reason, created_at=now))
-        s.add(ArticleLinkRow(article_id=other_id, other_id=row.id, score=link.score, reason=reason, created_at=now))
+        rows.append({"article_id": row.id, "other_id": other_id, "score": link.score, "reason": reason,
+                     "created_at": now})
+        rows.append({"article_id": other_id, "other_id": row.id, "score": link.score, "reason": reason,
+                     "created_at": now})
+    if rows:
+        s.execute(insert(ArticleLinkRow.__table__), rows)  # one executemany, no ORM objects
     return len(found)
 
 
-_CACHE: OrderedDict[tuple[str, str], tuple[Fingerprint, dict[str, float]]] = OrderedDict()
-CACHE_SIZE = 1024  # profiles of recently linked articles: a new article's candidates are mostly recent ones
+def _supported(s: Session, links: list[relate.Link], tentative: list) -> list:
+    """The tentative links (:func:`syndicator.relate.tentative`) whose word the stream shows to name a
+    subject: the heaviest shared word of at least ``relate.SUBJECT_SUPPORT`` links of either article
+    (this article's new links, the other's stored ones)."""
+    mine = Counter(w for ln in links if (w := relate.subject_word(ln.reason())) is not None)
+    theirs: dict[str, Counter[str]] = {}
+    for aid, reason in s.execute(
+        select(ArticleLinkRow.article_id, ArticleLinkRow.reason).where(
+            ArticleLinkRow.article_id.in_(sorted({oid for _, oid, _ in tentative}))
+        )
+    ):
+        if (w := relate.subject_word(reason or {})) is not None:
+            theirs.setdefault(aid, Counter())[w] += 1
+    return [
+        (link, oid, other) for link, oid, other in tentative
+        if mine[link.shared[0]] + theirs.get(oid, Counter())[link.shared[0]] >= relate.SUBJECT_SUPPORT
+    ]
 
 
-def _profiles(s: Session, wanted: list[tuple[str, str]]) -> dict[str, tuple[Fingerprint, dict[str, float]]]:
-    """Fingerprint and profile of each (article id, content hash), from the cache or the store."""
-    out = {}
-    missing = []
-    for key in wanted:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            out[key[0]] = hit
+# Decoded fingerprints of recent articles, by (article id, "content hash:full-text status"), shared by merging
+# (candidates) and linking (related candidates), so that each is decoded and analysed once (the word sets and
+# profile memoised on it, see similarity._derived): a fingerprint is rewritten only when the entry's content
+# changes or its page is (re)fetched, which changes one of the two, so an entry is never stale, even with other
+# processes writing the same database; ``forget`` drops an article's entries when this process rewrites it.
+# The same stored articles are candidates of many new ones (popular headline words); decoding their JSON and
+# rebuilding their word sets for each was most of a cold refresh's time (py-spy, bench/scale_run.py 40 x 50).
+# Bounded: a cached fingerprint with its memoised sets takes about 80 KB (docs/benchmarks.md).
+_FP_CACHE: OrderedDict[tuple[str, str], Fingerprint] = OrderedDict()
+FP_CACHE_SIZE = 1536
+
+
+def remember(row: ArticleRow, fp: Fingerprint) -> None:
+    """Cache the fingerprint just stored for ``row``: new articles are the next ones' candidates."""
+    _FP_CACHE[(row.id, f"{row.content_hash}:{row.full_text_status or ''}")] = fp
+    while len(_FP_CACHE) > FP_CACHE_SIZE:
+        _FP_CACHE.popitem(last=False)
+
+
+def forget(article_id: str) -> None:
+    for key in [k for k in _FP_CACHE if k[0] == article_id]:
+        del _FP_CACHE[key]
+
+
+def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Fingerprint]:
+    """The stored fingerprint of each (article id, "content hash:full-text status"), from the cache or the store."""
+    found: dict[tuple[str, str], Fingerprint] = {}
+    missing: list[str] = []
+    for key in keys:
+        fp = _FP_CACHE.get(key)
+        if fp is None:
+            missing.append(key[0])
         else:
-            missing.append(key)
-    if missing:
-        hashes = dict(missing)
-        for aid, fpd in s.execute(
-            select(ArticleRow.id, ArticleRow.fingerprint).where(ArticleRow.id.in_(list(hashes)))
-        ):
-            if not fpd:
-                continue
-            fp = similarity.fingerprint_from_dict(fpd)
-            out[aid] = _CACHE[(aid, hashes[aid])] = (fp, relate.profile(fp))
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return out
+            _FP_CACHE.move_to_end(key)
+            found[key] = fp
+    for start in range(0, len(missing), 500):  # stay under every database's parameter limit
+        stmt = select(
+            ArticleRow.id, ArticleRow.content_hash, ArticleRow.full_text_status, ArticleRow.fingerprint
+        ).where(ArticleRow.id.in_(sorted(missing[start : start + 500])))
+        for aid, digest, status, fpd in s.execute(stmt):
+            if fpd:
+                key = (aid, f"{digest}:{status}")
+                found[key] = _FP_CACHE[key] = similarity.fingerprint_from_dict(fpd)
+    while len(_FP_CACHE) > FP_CACHE_SIZE:
+        _FP_CACHE.popitem(last=False)
+    return found
 
 
 def _nearest_postings(s: Session, key: str, at: datetime, lo: datetime, hi: datetime) -> list[str]:
@@ -162,11 +213,20 @@ def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, l
         for sid, oid, score, reason in rows:
             best = out.setdefault(sid, {})
             old = best.get(oid)
-            if old is None or score > old.score or (score == old.score and str(reason) < str(old.reason)):
-                best[oid] = StoryLink(oid, score, reason or {})
-    return {
-        sid: sorted(links.values(), key=lambda ln: (-ln.score, ln.story_id))[:limit] for sid, links in out.items()
-    }
+            new = StoryLink(oid, score, reason or {})
+            if old is None or _rank(new) > _rank(old) or (_rank(new) == _rank(old) and str(reason) < str(old.reason)):
+                best[oid] = new
+    shown = {}
+    for sid, links in out.items():
+        ranked = sorted(links.values(), key=lambda ln: (-ln.score, ln.story_id))
+        keep = relate.shown([(ln.score, ln.reason.get("kind", "")) for ln in ranked])
+        shown[sid] = [ranked[n] for n in keep][:limit]
+    return shown
+
+
+def _rank(link: StoryLink) -> tuple[bool, float]:
+    # the best link between two stories: any other kind before "same name", then the higher score
+    return link.reason.get("kind") != relate.NAME_KIND, link.score
 
 
 def story_heads(s: Session, story_ids: list[str], headline: str) -> dict[str, tuple[str, str]]:

@@ -81,10 +81,12 @@ class SourceRow(Base):
     # kept because a 304 answer repeats none of them.
     feed_hints: Mapped[dict | None] = mapped_column(JSON)
 
-    # Which process is fetching this source ("host:pid:start"), until when: the daemon and a manual
-    # refresh sharing the store never fetch one source at the same time (see Store.claim_sources).
+    # Which process is fetching this source ("host:pid:random"), until when (pushed back while it lives):
+    # workers, the daemon and refreshes by hand sharing the store never fetch one source at the same time
+    # (see Store.claim_due and Store.claim_sources).
     lease_owner: Mapped[str] = mapped_column(String(128), default="", server_default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
 
 class HostRow(Base):
     """A host that answered 429/503: every source on it waits until ``retry_after_until``."""

@@ -1,0 +1,95 @@
+"""Parse and fingerprint fetched documents on every core (a process pool), while the refresh stores others.
+
+feedparser and the merge fingerprint are pure CPU work on one document at a time, and Python runs one thread
+at a time: a refresh of many sources spent most of its time in them on one core while the other idled.
+A pool of worker processes does that work; the refresh's own process keeps what needs the store (merging,
+writing). The pool is started only when a refresh has enough documents to parse to pay for its start
+(about a third of a second); fewer, and the refresh parses them itself as before.
+
+A worker fingerprints only the entries that are new or changed (``known``: the stored content hashes of the
+source's articles), so a feed with one new item among fifty costs one fingerprint, not fifty.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syndicator import relate, similarity
+from syndicator.errors import ParseError
+from syndicator.model import ParsedFeed
+from syndicator.parse import parse_document
+
+log = logging.getLogger(__name__)
+
+# A refresh with fewer documents to parse than this parses them in its own process.
+MIN_DOCUMENTS = 8
+
+
+@dataclass
+class Prepared:
+    """One fetched document, parsed (or why not), and fingerprints of its new or changed entries by guid."""
+
+    parsed: ParsedFeed | None
+    error: str = ""
+    fingerprints: dict[str, similarity.Fingerprint] = field(default_factory=dict)
+
+
+def prepare(
+    body: bytes, url: str, content_type: str, strip_tracking_pixels: bool, source: str,
+    known: dict[str, str], now: datetime,
+) -> Prepared:
+    """Parse a document and fingerprint the entries whose content hash is not in ``known`` (guid -> hash).
+
+    A fingerprint is made with the date a new article would be stored with; the store checks that date and
+    makes the fingerprint again itself when it differs (an article stored earlier keeps its first date).
+    """
+    from syndicator.store.ingest import FUTURE_SLACK, content_hash
+
+    try:
+        parsed = parse_document(body, url, content_type, strip_tracking_pixels=strip_tracking_pixels)
+    except ParseError as exc:
+        return Prepared(None, str(exc))
+    fps = {}
+    for e in parsed.entries:
+        if known.get(e.guid) == content_hash(e):
+            continue
+        published = min(e.published or now, now + FUTURE_SLACK)
+        fp = similarity.fingerprint(similarity.Doc(e.title, e.text, e.url, published, source, None))
+        # Its index keys too (1.4 ms an item, the store asks for them): they travel memoised on the
+        # fingerprint; the larger word sets they were made from are left behind.
+        keys = (similarity.index_keys(fp, "article"), similarity.index_keys(fp, "event"), relate.index_keys(fp))
+        memo = fp.__dict__.get("_memo", {})
+        object.__setattr__(fp, "_memo", {k: memo[k] for k in _SHIPPED if k in memo})
+        assert keys  # computed for their memo
+        fps[e.guid] = fp
+    return Prepared(parsed, "", fps)
+
+
+_SHIPPED = ("keys:article", "keys:event", "relate_keys")
+
+
+class Preparer:
+    """A process pool started on the first document once ``expected`` says there will be enough of them."""
+
+    def __init__(self, expected: int) -> None:
+        self.enabled = expected >= MIN_DOCUMENTS and (os.cpu_count() or 1) > 1
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, *args: object) -> Future[Prepared]:
+        if self._pool is None:
+            # spawn, not fork: the fetch threads are running, and a forked child could inherit a lock one of
+            # them holds. Not forkserver either: spawned workers are this process's own children, reaped by
+            # it, so their CPU time is counted in its own (os.wait4 of a refresh, bench/scale_run.py).
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=ctx)
+        return self._pool.submit(prepare, *args)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

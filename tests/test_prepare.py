@@ -1,0 +1,84 @@
+"""Parsing and fingerprinting in a process pool (syndicator.prepare) stores exactly what the refresh's own
+process would: the same stories, the same merges, the same articles; changed entries only are redone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from syndicator import prepare
+from syndicator.config import load_config
+from syndicator.refresh import refresh
+from syndicator.store import Store, queries
+from tests.conftest import Resource, write_config
+from tests.feedmaker import It, long_body, rss2
+
+T0 = datetime(2025, 4, 11, 9, 0, tzinfo=UTC)
+SOURCES = 10
+
+
+def _items(source: int, gen: int) -> list[It]:
+    out = []
+    for k in range(4 + gen):
+        # every source's item 0 carries the same wire body: one story across the sources
+        body = long_body("wire copy of the day") if k == 0 else long_body(f"source {source} story {k}")
+        out.append(It(title=f"Source {source} headline {k}", link=f"https://s{source}.example/{k}",
+                      guid=f"s{source}-{k}", body=body, published=T0 - timedelta(hours=k)))
+    return out
+
+
+def _serve(feed_server, gen: int) -> None:
+    for n in range(SOURCES):
+        feed_server.resources[f"/s{n}.xml"] = Resource(rss2(_items(n, gen)), "application/rss+xml")
+
+
+def _stories(cfg) -> list[tuple[str, ...]]:
+    config = load_config(cfg)
+    with Store(config.database_url()) as store, store.session() as s:
+        ids = queries.newest_story_ids(s, 0, None)
+        found = queries.story_dicts(s, ids, config.merge.headline, config.related.limit, config.merge.level)
+    # the groupings: which article leads a story depends on which source answered first
+    return sorted(tuple(sorted(a["guid"] for a in st["articles"])) for st in found)
+
+
+def _run(feed_server, folder, pool: bool, monkeypatch) -> list:
+    monkeypatch.setattr(prepare, "MIN_DOCUMENTS", 1 if pool else 10**9)
+    cfg = write_config(folder, {f"s{n}": feed_server.url(f"/s{n}.xml") for n in range(SOURCES)})
+    config = load_config(cfg)
+    calls = []
+    real = prepare.Preparer.submit
+    monkeypatch.setattr(prepare.Preparer, "submit", lambda self, *a: calls.append(a[4]) or real(self, *a))
+    with Store(config.database_url()) as store:
+        for gen in (1, 2):
+            _serve(feed_server, gen)
+            report = refresh(config, store)
+            assert not report.failed
+    assert len(calls) == (2 * SOURCES if pool else 0)
+    return _stories(cfg)
+
+
+def test_pool_stores_what_the_refresh_itself_would(feed_server, tmp_path, monkeypatch):
+    (tmp_path / "inline").mkdir()
+    (tmp_path / "pool").mkdir()
+    inline = _run(feed_server, tmp_path / "inline", False, monkeypatch)
+    feed_server.requests.clear()
+    pooled = _run(feed_server, tmp_path / "pool", True, monkeypatch)
+    assert pooled == inline
+    wire = [guids for guids in pooled if len(guids) > 1]
+    assert wire == [tuple(sorted(f"s{n}-0" for n in range(SOURCES)))]
+    assert sum(len(g) for g in pooled) == SOURCES * 6
+
+
+def test_prepare_fingerprints_only_new_or_changed_entries(feed_server):
+    from syndicator.parse import parse_document
+    from syndicator.store.ingest import content_hash
+
+    body = rss2(_items(0, 2))
+    parsed = parse_document(body, "https://s0.example/feed", "application/rss+xml")
+    known = {e.guid: content_hash(e) for e in parsed.entries[1:]}
+    known[parsed.entries[2].guid] = "changed since"
+    done = prepare.prepare(body, "https://s0.example/feed", "application/rss+xml", True, "s0", known,
+                           datetime.now(UTC))
+    assert done.parsed == parsed
+    assert sorted(done.fingerprints) == sorted([parsed.entries[0].guid, parsed.entries[2].guid])
+    broken = prepare.prepare(b"<html>no feed</html>", "https://x/", "image/png", True, "s0", {}, datetime.now(UTC))
+    assert broken.parsed is None and "not a feed" in broken.error
