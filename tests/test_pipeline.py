@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from lxml import etree
 
-from tests.conftest import Resource, syndicator, write_config
+from tests.conftest import Resource, store_url, syndicator, write_config
 from tests.feedmaker import It, atom, jsonfeed, long_body, rss1, rss2
 
 VALIDATORS = Path(__file__).parent / "validators"
@@ -173,7 +173,7 @@ def test_unchanged_refresh_skips_publishing_until_something_changed(four_sources
     assert b"Every story" in (public / "all.atom").read_bytes()
 
     # An article stored by another process (or by a refresh killed before it published): published now.
-    with Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+    with Store(store_url(tmp_path)) as store:  # the configuration's store, SQLite file or PostgreSQL database
         entry = Entry(guid="late-1", url="https://rss.example/story/late", title="A late arrival in the store",
                       text=long_body("late arrival"), published=T0)
         assert store.ingest("rss", [entry], datetime.now(UTC), 72 * 3600).new_articles == 1
