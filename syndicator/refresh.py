@@ -199,12 +199,12 @@ def publish_and_prune(store: Store, config: Config, *, after: datetime | None = 
         signature = publish_signature(config)
         if _unchanged(config, store, signature):
             # Nothing stored since the last publish, same settings, files in place: the files would come out
-            # byte-identical, so only the publish time is stamped (/healthz reads it).
-            store.record_publish(signature, datetime.now(UTC))
+            # byte-identical, so only the publish time is stamped (/healthz reads it). Only the time: an
+            # ingest committed since the check above has cleared the signature, and must keep it cleared.
+            store.record_publish(datetime.now(UTC))
             return PublishResult(feeds=len(config.feeds))
-        published = publish_locked(store, config, datetime.now(UTC), after=after)
+        published = publish_locked(store, config, datetime.now(UTC), after=after, signature=signature)
         if not published.skipped:
-            store.record_publish(signature, datetime.now(UTC))
             prune(store, config, datetime.now(UTC))
     return published
 

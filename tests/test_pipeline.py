@@ -184,6 +184,43 @@ def test_unchanged_refresh_skips_publishing_until_something_changed(four_sources
     assert "0 file(s) written" in out.stdout
 
 
+def test_an_article_stored_while_a_publish_runs_is_published_by_the_next_one(four_sources, tmp_path, monkeypatch):
+    """Another worker's ingest committed after a publish read the store: the next refresh must publish it,
+    not take the files for up to date (the signature once set at the end of a publish hid it)."""
+    from syndicator import publish
+    from syndicator.config import load_config
+    from syndicator.model import Entry
+    from syndicator.refresh import publish_and_prune
+    from syndicator.store import Store
+
+    assert syndicator("--config", str(four_sources), "refresh").returncode == 0
+    config = load_config(four_sources)
+    atom_file = tmp_path / "public" / "all.atom"
+
+    def entry(n: int) -> Entry:
+        return Entry(guid=f"late-{n}", url=f"https://rss.example/story/late-{n}", title=f"Late arrival number {n}",
+                     text=long_body(f"late arrival {n}"), published=T0)
+
+    with Store(store_url(tmp_path)) as store:
+        assert store.ingest("rss", [entry(1)], datetime.now(UTC), 72 * 3600).new_articles == 1
+        settle = publish._settle
+
+        def settle_then_another_worker_stores(*args, **kwargs):
+            settled = settle(*args, **kwargs)  # this publish has read the store
+            assert store.ingest("rss", [entry(2)], datetime.now(UTC), 72 * 3600).new_articles == 1
+            return settled
+
+        monkeypatch.setattr(publish, "_settle", settle_then_another_worker_stores)
+        assert not publish_and_prune(store, config).skipped
+        monkeypatch.setattr(publish, "_settle", settle)
+        assert b"Late arrival number 1" in atom_file.read_bytes()
+        assert b"Late arrival number 2" not in atom_file.read_bytes()
+
+        publish_and_prune(store, config)
+        assert b"Late arrival number 2" in atom_file.read_bytes()
+        assert publish_and_prune(store, config).written == []  # and then nothing changed
+
+
 def test_reingest_and_new_guid_same_canonical_url_add_no_story(feed_server, tmp_path):
     first = It("Wire story", "https://news.example/a/story?utm_source=rss", "guid-1", long_body("A"))
     feed_server.resources["/f.xml"] = Resource(rss2([first]))

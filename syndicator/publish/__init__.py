@@ -75,11 +75,14 @@ def publishing(store: Store, config: Config) -> Iterator[None]:
         yield
 
 
-def publish_locked(store: Store, config: Config, now: datetime, *, after: datetime | None = None) -> PublishResult:
-    """``publish_all`` for a caller that holds ``publishing``."""
+def publish_locked(
+    store: Store, config: Config, now: datetime, *, after: datetime | None = None, signature: str = ""
+) -> PublishResult:
+    """``publish_all`` for a caller that holds ``publishing``; ``signature`` says what the files are made
+    from besides the store (refresh.publish_signature), "" when the caller does not know."""
     if after is not None and _started_since(store, after):
         return PublishResult(feeds=len(config.feeds), skipped=True)
-    return _publish_all(store, config, now)
+    return _publish_all(store, config, now, signature)
 
 
 def _started_since(store: Store, when: datetime) -> bool:
@@ -88,9 +91,11 @@ def _started_since(store: Store, when: datetime) -> bool:
         return row is not None and row.updated >= when
 
 
-def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
+def _publish_all(store: Store, config: Config, now: datetime, signature: str = "") -> PublishResult:
     with store.session() as s:
         s.merge(FeedStateRow(name=PUBLISH_STARTED, content_hash="", updated=store.clock()))
+    # Before reading the store: an ingest committed from now on clears it again (Store.record_publish).
+    store.begin_publish(signature)
     summaries, updated, archived, settled = _settle(store, config, now)
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -147,8 +152,8 @@ def _publish_all(store: Store, config: Config, now: datetime) -> PublishResult:
 
 
 def _record_publish(store: Store, when: datetime, rendered: dict[str, str]) -> None:
+    store.record_publish(when)  # and confirms the signature noted when this publish started
     with store.session() as s:
-        s.merge(FeedStateRow(name=LAST_PUBLISH, content_hash="", updated=when))
         # Only now, with every file of these feeds in place: a publish that died half-way renders them again.
         for name, key in rendered.items():
             state = s.get(FeedStateRow, name)

@@ -32,10 +32,12 @@ from syndicator.store.schema import (
 )
 
 # syndicator.publish.LAST_PUBLISH: the feed_state row every publish stamps. Its content_hash holds what the
-# published files were made from (refresh.publish_signature) after a refresh's publish, and "" once anything
-# else may have changed the feeds: an ingest that stored or changed an article (in its own transaction, so
-# that a refresh killed before publishing is published by the next one), or any other publish.
+# published files were made from (refresh.publish_signature) after a refresh's publish, "pending:…" while
+# that publish runs (begin_publish), and "" once anything else may have changed the feeds: an ingest that
+# stored or changed an article (in its own transaction, so that a refresh killed before publishing is
+# published by the next one), or any other publish.
 LAST_PUBLISH = ".last-publish"
+_PENDING = "pending:"  # a publish's signature noted when it started, until it has finished (begin_publish)
 
 __all__ = [
     "ArticleRow",
@@ -366,10 +368,32 @@ class Store:
         with self.session() as s:
             return s.scalar(select(FeedStateRow.content_hash).where(FeedStateRow.name == LAST_PUBLISH)) or ""
 
-    def record_publish(self, signature: str, when: datetime) -> None:
-        """Stamp a publish (or a refresh that had nothing to publish) with what the files were made from."""
+    def begin_publish(self, signature: str) -> None:
+        """Note, before a publish reads the store, what the files it makes are made from besides the store;
+        ``record_publish`` confirms it once every file is in place.
+
+        Noted at the start, confirmed at the end, and the confirmation only holds if nothing cleared the note
+        in between: an ingest committed while a publish ran must leave the signature cleared. Recorded at
+        the end instead, it was set back, and the next refresh skipped publishing what that ingest stored
+        (tests/test_workers.py lost its last stories so: four workers, one publishing while another stored).
+        """
         with self.session() as s:
-            s.merge(FeedStateRow(name=LAST_PUBLISH, content_hash=signature, updated=when))
+            if s.get(FeedStateRow, LAST_PUBLISH) is None:
+                s.add(FeedStateRow(name=LAST_PUBLISH, content_hash="", updated=datetime.now(UTC)))
+        with self.session() as s:
+            s.execute(update(FeedStateRow).where(FeedStateRow.name == LAST_PUBLISH).values(
+                content_hash=_PENDING + signature if signature else ""))
+
+    def record_publish(self, when: datetime) -> None:
+        """Stamp a publish (or a refresh that had nothing to publish) at ``when``, and confirm the signature
+        its ``begin_publish`` noted if no ingest has cleared it since (one UPDATE: no read-then-write race)."""
+        with self.session() as s:
+            s.execute(update(FeedStateRow).where(FeedStateRow.name == LAST_PUBLISH).values(updated=when))
+            s.execute(
+                update(FeedStateRow)
+                .where(FeedStateRow.name == LAST_PUBLISH, FeedStateRow.content_hash.startswith(_PENDING))
+                .values(content_hash=func.substr(FeedStateRow.content_hash, len(_PENDING) + 1))
+            )
 
 
 def _dead_local_owners(s: Session, now: datetime) -> list[str]:
