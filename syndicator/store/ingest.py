@@ -10,14 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from syndicator import merge, relate, similarity
 from syndicator.model import Entry
 from syndicator.similarity import Fingerprint
-from syndicator.store import locks, related
-from syndicator.store.schema import ArticleKeyRow, ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
+from syndicator.store import locks, related, sql
+from syndicator.store.schema import ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
 
 log = logging.getLogger(__name__)
@@ -195,49 +195,36 @@ def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:
     lets ``[merge] level`` change without rebuilding the index. The ``r:``
     keys find related stories (:mod:`syndicator.store.related`).
     """
-    s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id == row.id))
+    s.execute(sql.DELETE_KEYS, {"article_id": row.id})
     keys = sorted(similarity.index_keys(fp, "event") | relate.index_keys(fp))
     if keys:
         # One executemany, not an ORM object per posting (about 34 an article): the unit of work's
         # bookkeeping for them was a fifth of a cold refresh (py-spy, bench/scale_run.py 40 x 50).
-        s.execute(
-            insert(ArticleKeyRow.__table__),
-            [{"key": key, "article_id": row.id, "published": row.published} for key in keys],
-        )
+        s.execute(sql.INSERT_KEYS, [{"key": key, "article_id": row.id, "published": row.published} for key in keys])
 
 
 def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, level: str):
     """Stored articles sharing an index key within the window, or the canonical URL at any time."""
+    # The statements below are Core (syndicator.store.sql) and do not autoflush: an article updated earlier
+    # in this batch must be read as it is now (its fingerprint, content hash, body hash).
+    s.flush()
     keys = sorted(similarity.index_keys(fp, level))
     lo, hi = row.published - window, row.published + window
     ids: set[str] = set()
     shared: dict[str, list[str]] = {}  # candidate -> the keys it shares
     if keys:
-        counts = s.execute(
-            select(ArticleKeyRow.key, func.count())
-            .where(ArticleKeyRow.key.in_(keys), ArticleKeyRow.published.between(lo, hi))
-            .group_by(ArticleKeyRow.key)
-        ).all()
+        counts = s.execute(sql.KEY_COUNTS, {"keys": keys, "lo": lo, "hi": hi}).all()
         usable = [k for k, n in counts if n <= merge.MAX_POSTINGS_PER_KEY]
         if usable:
-            for aid, key in s.execute(
-                select(ArticleKeyRow.article_id, ArticleKeyRow.key).where(
-                    ArticleKeyRow.key.in_(usable), ArticleKeyRow.published.between(lo, hi)
-                )
-            ):
+            for aid, key in s.execute(sql.KEY_POSTINGS, {"keys": usable, "lo": lo, "hi": hi}):
                 shared.setdefault(aid, []).append(key)
             ids.update(shared)
     if row.canonical_url:
-        ids.update(s.scalars(select(ArticleRow.id).where(ArticleRow.canonical_url == row.canonical_url).limit(50)))
+        ids.update(s.scalars(sql.SAME_URL, {"url": row.canonical_url}))
     ids.discard(row.id)
     if not ids:
         return [], frozenset()
-    rows = s.execute(
-        select(ArticleRow.id, ArticleRow.story_id, StoryRow.created_at, ArticleRow.content_hash,
-               ArticleRow.full_text_status, ArticleRow.source_id, ArticleRow.published)
-        .join(StoryRow, StoryRow.id == ArticleRow.story_id)
-        .where(ArticleRow.id.in_(sorted(ids)))
-    ).all()
+    rows = s.execute(sql.MERGE_CANDIDATES, {"ids": sorted(ids)}).all()
     weak = {
         aid for aid, _sid, _created, _digest, _status, source_id, published in rows
         if _weak(shared.get(aid, ()), row.source_id == source_id, abs(published - row.published))
@@ -283,14 +270,7 @@ def _same_subject(s: Session, fp: Fingerprint, weak: set[str]) -> set[str]:
     rkeys = sorted(relate.index_keys(fp))
     if not weak or not rkeys:
         return set()
-    return {
-        aid for aid, n in s.execute(
-            select(ArticleKeyRow.article_id, func.count())
-            .where(ArticleKeyRow.article_id.in_(sorted(weak)), ArticleKeyRow.key.in_(rkeys))
-            .group_by(ArticleKeyRow.article_id)
-        )
-        if n >= RESCUE_SHARED
-    }
+    return {aid for aid, n in s.execute(sql.SHARED_KEYS, {"ids": sorted(weak), "keys": rkeys}) if n >= RESCUE_SHARED}
 
 
 def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:
@@ -300,13 +280,7 @@ def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, h
     of one story (Upworthy data), spread over time and sources, while a
     site's stock excerpt is on all its items.
     """
-    same = s.scalar(
-        select(func.count()).select_from(ArticleRow).where(
-            ArticleRow.source_id == row.source_id,
-            ArticleRow.published.between(lo, hi),
-            ArticleRow.body_hash == body_hash,
-        )
-    )
+    same = s.scalar(sql.SAME_BODY, {"source_id": row.source_id, "lo": lo, "hi": hi, "body_hash": body_hash})
     return (same or 0) >= merge.BOILERPLATE_ARTICLES
 
 
@@ -334,11 +308,8 @@ def _stock_excerpts(
 def _splits(s: Session, story_ids: set[str]) -> frozenset[tuple[str, str]]:
     if len(story_ids) < 2:
         return frozenset()
-    rows = s.execute(
-        select(StorySplitRow.story_a, StorySplitRow.story_b).where(
-            StorySplitRow.story_a.in_(story_ids), StorySplitRow.story_b.in_(story_ids)
-        )
-    ).all()
+    ids = list(story_ids)
+    rows = s.execute(sql.SPLITS, {"ids": ids, "ids_b": ids}).all()
     return frozenset((a, b) for a, b in rows)
 
 

@@ -20,12 +20,13 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from syndicator import relate, similarity
 from syndicator.similarity import Fingerprint
-from syndicator.store.schema import ArticleKeyRow, ArticleLinkRow, ArticleRow, StoryRow
+from syndicator.store import sql
+from syndicator.store.schema import ArticleLinkRow, ArticleRow, StoryRow
 
 # Postings read per key: the nearest in time when a key is more common than this.
 MAX_POSTINGS_PER_KEY = 200
@@ -44,27 +45,17 @@ class StoryLink:
 
 def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, now: datetime) -> int:
     """(Re)compute the links of one stored article; returns how many it has."""
-    s.execute(delete(ArticleLinkRow).where(or_(ArticleLinkRow.article_id == row.id,
-                                               ArticleLinkRow.other_id == row.id)))
+    # Prebuilt Core statements (syndicator.store.sql): they do not autoflush; the caller has flushed.
+    s.execute(sql.DELETE_LINKS, {"article_id": row.id})
     keys = sorted(relate.index_keys(fp))
     if not keys or window.total_seconds() <= 0:
         return 0
     lo, hi = row.published - window, row.published + window
-    counts = dict(
-        s.execute(
-            select(ArticleKeyRow.key, func.count())
-            .where(ArticleKeyRow.key.in_(keys), ArticleKeyRow.published.between(lo, hi))
-            .group_by(ArticleKeyRow.key)
-        ).all()
-    )
+    counts = dict(s.execute(sql.KEY_COUNTS, {"keys": keys, "lo": lo, "hi": hi}).all())
     shared: Counter[str] = Counter()  # article id -> idf mass of the keys it shares
     small = [k for k in keys if 0 < counts.get(k, 0) <= MAX_POSTINGS_PER_KEY]
     if small:
-        for aid, key in s.execute(
-            select(ArticleKeyRow.article_id, ArticleKeyRow.key).where(
-                ArticleKeyRow.key.in_(small), ArticleKeyRow.published.between(lo, hi)
-            )
-        ):
+        for aid, key in s.execute(sql.KEY_POSTINGS, {"keys": small, "lo": lo, "hi": hi}):
             shared[aid] += similarity.idf(key[len(relate.KEY_PREFIX):])
     for key in (k for k in keys if counts.get(k, 0) > MAX_POSTINGS_PER_KEY):
         for aid in _nearest_postings(s, key, row.published, lo, hi):
@@ -74,10 +65,7 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
         return 0
     ranked = [aid for aid, _ in sorted(shared.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * MAX_CANDIDATES]]
     # The stored fingerprint is only read when the cache has no profile for this version of the article.
-    cands = s.execute(
-        select(ArticleRow.id, ArticleRow.story_id, ArticleRow.content_hash, ArticleRow.full_text_status)
-        .where(ArticleRow.id.in_(ranked))
-    ).all()
+    cands = s.execute(sql.RELATED_CANDIDATES, {"ids": ranked}).all()
     order = {aid: n for n, aid in enumerate(ranked)}
     cands = sorted((c for c in cands if c.story_id != row.story_id), key=lambda c: order[c.id])[:MAX_CANDIDATES]
     # a page's full text, fetched later, changes the fingerprint but not the content hash
@@ -112,7 +100,7 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
         rows.append({"article_id": other_id, "other_id": row.id, "score": link.score, "reason": reason,
                      "created_at": now})
     if rows:
-        s.execute(insert(ArticleLinkRow.__table__), rows)  # one executemany, no ORM objects
+        s.execute(sql.INSERT_LINKS, rows)  # one executemany, no ORM objects
     return len(found)
 
 
@@ -122,11 +110,7 @@ def _supported(s: Session, links: list[relate.Link], tentative: list) -> list:
     (this article's new links, the other's stored ones)."""
     mine = Counter(w for ln in links if (w := relate.subject_word(ln.reason())) is not None)
     theirs: dict[str, Counter[str]] = {}
-    for aid, reason in s.execute(
-        select(ArticleLinkRow.article_id, ArticleLinkRow.reason).where(
-            ArticleLinkRow.article_id.in_(sorted({oid for _, oid, _ in tentative}))
-        )
-    ):
+    for aid, reason in s.execute(sql.LINK_REASONS, {"ids": sorted({oid for _, oid, _ in tentative})}):
         if (w := relate.subject_word(reason or {})) is not None:
             theirs.setdefault(aid, Counter())[w] += 1
     return [
@@ -190,10 +174,7 @@ def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str
             _FP_CACHE.move_to_end(key)
             found[key] = fp
     for start in range(0, len(missing), 500):  # stay under every database's parameter limit
-        stmt = select(
-            ArticleRow.id, ArticleRow.content_hash, ArticleRow.full_text_status, ArticleRow.fingerprint
-        ).where(ArticleRow.id.in_(sorted(missing[start : start + 500])))
-        for aid, digest, status, fpd in s.execute(stmt):
+        for aid, digest, status, fpd in s.execute(sql.FINGERPRINTS, {"ids": sorted(missing[start : start + 500])}):
             if fpd:
                 key = (aid, f"{digest}:{status}")
                 found[key] = similarity.fingerprint_from_dict(fpd)
@@ -203,14 +184,8 @@ def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str
 
 
 def _nearest_postings(s: Session, key: str, at: datetime, lo: datetime, hi: datetime) -> list[str]:
-    half = MAX_POSTINGS_PER_KEY // 2
-    before = select(ArticleKeyRow.article_id).where(
-        ArticleKeyRow.key == key, ArticleKeyRow.published.between(lo, at)
-    ).order_by(ArticleKeyRow.published.desc()).limit(half)
-    after = select(ArticleKeyRow.article_id).where(
-        ArticleKeyRow.key == key, ArticleKeyRow.published > at, ArticleKeyRow.published <= hi
-    ).order_by(ArticleKeyRow.published).limit(half)
-    return [*s.scalars(before), *s.scalars(after)]
+    params = {"key": key, "lo": lo, "at": at, "hi": hi, "n": MAX_POSTINGS_PER_KEY // 2}
+    return [*s.scalars(sql.NEAREST_BEFORE, params), *s.scalars(sql.NEAREST_AFTER, params)]
 
 
 def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, list[StoryLink]]:
