@@ -157,14 +157,11 @@ def relate(
     vb = profile(b) if vb is None else vb
     if not va or not vb:
         return None
-    shared = sorted(  # over the common words only: va holds hundreds, scored against 60 candidates
-        (t for t in va.keys() & vb.keys() if idf(t) >= MIN_SHARED_IDF), key=lambda t: (-(va[t] * vb[t]), t)
-    )
     cosine = _cosine(va, vb)
     informative = similarity.body_informative(a) and similarity.body_informative(b)
     if informative:
-        if cosine < MIN_COSINE or len(shared) < MIN_SHARED:
-            return None
+        if cosine < MIN_COSINE:
+            return None  # before the shared words are sorted: most of the 60 candidates stop here
     else:
         title_cosine, title_shared = _headlines(a, b)
         if (
@@ -173,6 +170,11 @@ def relate(
             or sum(idf(t) for t in title_shared) < MIN_TITLE_SHARED_INFO
         ):
             return None
+    shared = sorted(  # over the common words only: va holds hundreds of words
+        (t for t in va.keys() & vb.keys() if idf(t) >= MIN_SHARED_IDF), key=lambda t: (-(va[t] * vb[t]), t)
+    )
+    if informative and len(shared) < MIN_SHARED:
+        return None
     link = Link(round(cosine / _decay(a, b), 6), "same subject", tuple(shared[:SHOWN_WORDS]))
     return with_event(link, a, b) if event else link
 

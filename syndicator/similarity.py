@@ -757,7 +757,7 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
         body_cont = len(common) / min(len(sa), len(sb))
         shorter = a if len(sa) < len(sb) else b if len(sb) < len(sa) else None
         whole = shorter is None or shorter.body_truncated
-        body_same = body_cont if whole else len(common) / len(sa | sb)
+        body_same = body_cont if whole else len(common) / (len(sa) + len(sb) - len(common))  # |sa | sb|, not built
         shared_info = _info(_content([t for s in common for t in s]))
     signals: dict = {
         "title_sim": round(title_sim, 3),
