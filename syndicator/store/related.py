@@ -53,13 +53,14 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     lo, hi = row.published - window, row.published + window
     counts = dict(s.execute(sql.KEY_COUNTS, {"keys": keys, "lo": lo, "hi": hi}).all())
     shared: Counter[str] = Counter()  # article id -> idf mass of the keys it shares
+    weight = {k: similarity.idf(k[len(relate.KEY_PREFIX):]) for k in keys}  # once a key, not once a posting
     small = [k for k in keys if 0 < counts.get(k, 0) <= MAX_POSTINGS_PER_KEY]
     if small:
         for aid, key in s.execute(sql.KEY_POSTINGS, {"keys": small, "lo": lo, "hi": hi}):
-            shared[aid] += similarity.idf(key[len(relate.KEY_PREFIX):])
+            shared[aid] += weight[key]
     for key in (k for k in keys if counts.get(k, 0) > MAX_POSTINGS_PER_KEY):
         for aid in _nearest_postings(s, key, row.published, lo, hi):
-            shared[aid] += similarity.idf(key[len(relate.KEY_PREFIX):])
+            shared[aid] += weight[key]
     shared.pop(row.id, None)
     if not shared:
         return 0
@@ -110,8 +111,9 @@ def _supported(s: Session, links: list[relate.Link], tentative: list) -> list:
     (this article's new links, the other's stored ones)."""
     mine = Counter(w for ln in links if (w := relate.subject_word(ln.reason())) is not None)
     theirs: dict[str, Counter[str]] = {}
-    for aid, reason in s.execute(sql.LINK_REASONS, {"ids": sorted({oid for _, oid, _ in tentative})}):
-        if (w := relate.subject_word(reason or {})) is not None:
+    for aid, kind, first in s.execute(sql.LINK_SUBJECTS, {"ids": sorted({oid for _, oid, _ in tentative})}):
+        reason = {"kind": kind, "shared": [first]} if first is not None else {}  # all subject_word reads
+        if (w := relate.subject_word(reason)) is not None:
             theirs.setdefault(aid, Counter())[w] += 1
     return [
         (link, oid, other) for link, oid, other in tentative
