@@ -130,7 +130,17 @@ def _profile(fp: Fingerprint) -> dict[str, float]:
 
 
 def _word(t: str) -> bool:
-    return t not in STOPWORDS and len(t) > 1 and not t.isdigit() and idf(t) >= MIN_TERM_IDF
+    # Memoised per word: asked for every body token of every profile (400 a fingerprint), and profiles are
+    # made again for every stored fingerprint decoded (py-spy, warm-incremental refresh).
+    known = _WORDS.get(t)
+    if known is None:
+        known = t not in STOPWORDS and len(t) > 1 and not t.isdigit() and idf(t) >= MIN_TERM_IDF
+        if len(_WORDS) < 500_000:
+            _WORDS[t] = known
+    return known
+
+
+_WORDS: dict[str, bool] = {}
 
 
 def index_keys(fp: Fingerprint) -> frozenset[str]:
