@@ -216,11 +216,11 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
         counts = s.execute(sql.KEY_COUNTS, {"keys": keys, "lo": lo, "hi": hi}).all()
         usable = [k for k, n in counts if n <= merge.MAX_POSTINGS_PER_KEY]
         if usable:
-            for aid, key in s.execute(sql.KEY_POSTINGS, {"keys": usable, "lo": lo, "hi": hi}):
+            for aid, key in s.execute(sql.KEY_POSTINGS, {"keys": usable, "lo": lo, "hi": hi}).all():
                 shared.setdefault(aid, []).append(key)
             ids.update(shared)
     if row.canonical_url:
-        ids.update(s.scalars(sql.SAME_URL, {"url": row.canonical_url}))
+        ids.update(s.scalars(sql.SAME_URL, {"url": row.canonical_url}).all())
     ids.discard(row.id)
     if not ids:
         return [], frozenset()
@@ -270,7 +270,8 @@ def _same_subject(s: Session, fp: Fingerprint, weak: set[str]) -> set[str]:
     rkeys = sorted(relate.index_keys(fp))
     if not weak or not rkeys:
         return set()
-    return {aid for aid, n in s.execute(sql.SHARED_KEYS, {"ids": sorted(weak), "keys": rkeys}) if n >= RESCUE_SHARED}
+    found = s.execute(sql.SHARED_KEYS, {"ids": sorted(weak), "keys": rkeys}).all()
+    return {aid for aid, n in found if n >= RESCUE_SHARED}
 
 
 def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:

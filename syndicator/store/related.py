@@ -56,7 +56,8 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     weight = {k: similarity.idf(k[len(relate.KEY_PREFIX):]) for k in keys}  # once a key, not once a posting
     small = [k for k in keys if 0 < counts.get(k, 0) <= MAX_POSTINGS_PER_KEY]
     if small:
-        for aid, key in s.execute(sql.KEY_POSTINGS, {"keys": small, "lo": lo, "hi": hi}):
+        # .all(): one fetchall, not a fetchone per row (thousands of postings an article)
+        for aid, key in s.execute(sql.KEY_POSTINGS, {"keys": small, "lo": lo, "hi": hi}).all():
             shared[aid] += weight[key]
     for key in (k for k in keys if counts.get(k, 0) > MAX_POSTINGS_PER_KEY):
         for aid in _nearest_postings(s, key, row.published, lo, hi):
@@ -111,7 +112,7 @@ def _supported(s: Session, links: list[relate.Link], tentative: list) -> list:
     (this article's new links, the other's stored ones)."""
     mine = Counter(w for ln in links if (w := relate.subject_word(ln.reason())) is not None)
     theirs: dict[str, Counter[str]] = {}
-    for aid, kind, first in s.execute(sql.LINK_SUBJECTS, {"ids": sorted({oid for _, oid, _ in tentative})}):
+    for aid, kind, first in s.execute(sql.LINK_SUBJECTS, {"ids": sorted({oid for _, oid, _ in tentative})}).all():
         reason = {"kind": kind, "shared": [first]} if first is not None else {}  # all subject_word reads
         if (w := relate.subject_word(reason)) is not None:
             theirs.setdefault(aid, Counter())[w] += 1
@@ -176,7 +177,8 @@ def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str
             _FP_CACHE.move_to_end(key)
             found[key] = fp
     for start in range(0, len(missing), 500):  # stay under every database's parameter limit
-        for aid, digest, status, fpd in s.execute(sql.FINGERPRINTS, {"ids": sorted(missing[start : start + 500])}):
+        chunk = sorted(missing[start : start + 500])
+        for aid, digest, status, fpd in s.execute(sql.FINGERPRINTS, {"ids": chunk}).all():
             if fpd:
                 key = (aid, f"{digest}:{status}")
                 found[key] = similarity.fingerprint_from_dict(fpd)
@@ -187,7 +189,7 @@ def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str
 
 def _nearest_postings(s: Session, key: str, at: datetime, lo: datetime, hi: datetime) -> list[str]:
     params = {"key": key, "lo": lo, "at": at, "hi": hi, "n": MAX_POSTINGS_PER_KEY // 2}
-    return [*s.scalars(sql.NEAREST_BEFORE, params), *s.scalars(sql.NEAREST_AFTER, params)]
+    return [*s.scalars(sql.NEAREST_BEFORE, params).all(), *s.scalars(sql.NEAREST_AFTER, params).all()]
 
 
 def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, list[StoryLink]]:
