@@ -35,6 +35,7 @@ index's keys; the store looks up articles sharing a key within the window.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from syndicator import similarity
@@ -90,6 +91,12 @@ NAME_MIN_IDF = 6.0
 NAME_MAX_POSTINGS = 200
 NAME_SCALE = 0.01  # a name link's score is this share of the headline cosine: below every other kind
 NAME_SHOWN = 1
+SLUG_MIN_WORDS = 3
+SLUG_PROFILE = True
+SLUG_HEADLINE = True
+LEAD_MIN_IDF = 5.5
+LEAD_WORD_IDF = 3.0
+_ARTICLES = frozenset({"the", "a", "an"})
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,34 @@ def _profile(fp: Fingerprint) -> dict[str, float]:
     for t in set(fp.title):
         if _word(t):
             weights[t] = weights.get(t, 0.0) + TITLE_WEIGHT * idf(t)
+    if SLUG_PROFILE:
+        for t in slug_words(fp):
+            weights.setdefault(t, idf(t))
     return weights
+
+
+def slug_words(fp: Fingerprint) -> frozenset[str]:
+    """Informative words of the article URL's slug ("…/merger-makes-chiquitafyffes-top-banana"), for an
+    article without an informative body; empty when the URL has no slug of SLUG_MIN_WORDS words."""
+    return similarity._derived(fp, "relate_slug", lambda: _slug_words(fp))
+
+
+_SLUG_EXT_RE = re.compile(r"\.[a-z]{2,5}$", re.IGNORECASE)
+
+
+def _slug_words(fp: Fingerprint) -> frozenset[str]:
+    if not fp.url or similarity.body_informative(fp):
+        return frozenset()
+    path = fp.url.split("?", 1)[0].split("#", 1)[0]
+    segments = path.split("/")[1:]  # the host first
+    best: list[str] = []
+    for seg in segments:
+        words = [w for w in re.split(r"[-_+]+", _SLUG_EXT_RE.sub("", seg)) if w.isalpha()]
+        if len(words) > len(best):
+            best = words
+    if len(best) < SLUG_MIN_WORDS:
+        return frozenset()
+    return frozenset(t for t in similarity.tokens(" ".join(best)) if _word(t))
 
 
 def _word(t: str) -> bool:
@@ -182,6 +216,9 @@ def _headlines(a: Fingerprint, b: Fingerprint) -> tuple[float, list[str]]:
     the heaviest first."""
     ta = {t for t in a.title if _word(t)}
     tb = {t for t in b.title if _word(t)}
+    if SLUG_HEADLINE:
+        ta |= slug_words(a)
+        tb |= slug_words(b)
     shared = sorted((t for t in ta & tb if idf(t) >= MIN_TITLE_SHARED_IDF), key=lambda t: (-idf(t), t))
     return _cosine(_title_profile(ta), _title_profile(tb)), shared
 
@@ -208,11 +245,22 @@ def tentative(
     if len(shared) != 1:
         return None
     word = shared[0]
-    if idf(word) < NAME_MIN_IDF or word in similarity._ENTITY_NOISE:  # "March", "Monday": capitals, no names
+    if word in similarity._ENTITY_NOISE:  # "March", "Monday": capitals, no names
         return None
-    if word in a.title_names or word in b.title_names or word not in similarity.DOC_FREQ:
+    name = idf(word) >= NAME_MIN_IDF and (
+        word in a.title_names or word in b.title_names or word not in similarity.DOC_FREQ
+    )
+    lead = idf(word) >= LEAD_MIN_IDF and word == _lead(a) == _lead(b)
+    if name or lead:
         return Link(round(NAME_SCALE * cosine / decay, 6), NAME_KIND, (word,))
     return None
+
+
+def _lead(fp: Fingerprint) -> str | None:
+    """The headline's first word (after an article), when informative (idf >= LEAD_WORD_IDF): where a
+    headline names its subject ("Snowden: I would do it again", "Lindsay Gets Drenched")."""
+    first = next((t for t in fp.title if t not in _ARTICLES), None)
+    return first if first is not None and _word(first) and idf(first) >= LEAD_WORD_IDF else None
 
 
 def subject_word(reason: dict) -> str | None:
