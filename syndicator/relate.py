@@ -92,6 +92,8 @@ NAME_MAX_POSTINGS = 200
 NAME_SCALE = 0.01  # a name link's score is this share of the headline cosine: below every other kind
 NAME_SHOWN = 1
 SLUG_MIN_WORDS = 3
+JOIN = True
+JOIN_MIN_CHARS = 5
 SLUG_PROFILE = True
 SLUG_HEADLINE = True
 LEAD_MIN_IDF = 5.5
@@ -219,8 +221,21 @@ def _headlines(a: Fingerprint, b: Fingerprint) -> tuple[float, list[str]]:
     if SLUG_HEADLINE:
         ta |= slug_words(a)
         tb |= slug_words(b)
+    if JOIN:
+        ta, tb = _joined(a.title, ta, tb), _joined(b.title, tb, ta)
     shared = sorted((t for t in ta & tb if idf(t) >= MIN_TITLE_SHARED_IDF), key=lambda t: (-idf(t), t))
     return _cosine(_title_profile(ta), _title_profile(tb)), shared
+
+
+def _joined(title: tuple[str, ...], mine: set[str], theirs: set[str]) -> set[str]:
+    """``mine`` with two adjacent headline words replaced by their compound when the other headline
+    has the compound as one word ("Mt. Gox" / "MtGox", "FTSE 100" / "FTSE100")."""
+    out = mine
+    for x, y in zip(title, title[1:]):
+        joined = x + y
+        if joined in theirs and joined not in mine and len(joined) >= JOIN_MIN_CHARS and _word(joined):
+            out = (out - {x, y}) | {joined}
+    return out
 
 
 def tentative(
