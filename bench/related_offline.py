@@ -116,7 +116,8 @@ def links(items: list, story: list[int], window_days: float) -> dict[int, list[t
             cands.update(near)
         mass = {j: sum(sim.idf(k[2:]) for k in keys[i] & keys[j]) for j in cands if story[j] != story[i]}
         found, tentative = [], []
-        for j in sorted(mass, key=lambda j: (-mass[j], j))[:MAX_CANDIDATES]:
+        ranked = sorted(mass, key=lambda j: (-mass[j], j))
+        for j in relate.shortlist([(j, mass[j]) for j in ranked], MAX_CANDIDATES, 2 * MAX_CANDIDATES):
             link = relate.relate(it.fp, items[j].fp, profiles[i], profiles[j], event=False)
             if link is not None:
                 found.append((link, j))

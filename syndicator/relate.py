@@ -278,6 +278,22 @@ def _lead(fp: Fingerprint) -> str | None:
     return first if first is not None and _word(first) and idf(first) >= LEAD_WORD_IDF else None
 
 
+def shortlist(ranked: list[tuple[str, float]], size: int, cap: int) -> list[str]:
+    """The candidates to score, from (id, shared key mass) best first: the first ``size``, and those tied
+    with the last of them, ``cap`` at most. A cut inside a tie would pick by id, i.e. by chance: 118 UCI
+    headlines share only "Lindsay" with "Lindsay Airs — So, What Did You Think?", and the one that shares
+    "think" too was not among the 60 scored."""
+    if len(ranked) <= size:
+        return [aid for aid, _ in ranked]
+    last = ranked[size - 1][1]
+    out = [aid for aid, _ in ranked[:size]]
+    for aid, mass in ranked[size:cap]:
+        if mass < last:
+            break
+        out.append(aid)
+    return out
+
+
 def subject_word(reason: dict) -> str | None:
     """The word a link's subject is named by: the heaviest shared word of a same-subject or
     same-event link (a "same name" link proves nothing)."""
