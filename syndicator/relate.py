@@ -288,7 +288,7 @@ def shortlist(ranked: list[tuple[str, float]], size: int, cap: int) -> list[str]
     last = ranked[size - 1][1]
     out = [aid for aid, _ in ranked[:size]]
     for aid, mass in ranked[size:cap]:
-        if mass < last:
+        if mass < last - 1e-9:  # the store sums key idfs in no fixed order
             break
         out.append(aid)
     return out
