@@ -34,6 +34,7 @@ index's keys; the store looks up articles sharing a key within the window.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -231,7 +232,7 @@ def _joined(title: tuple[str, ...], mine: set[str], theirs: set[str]) -> set[str
     """``mine`` with two adjacent headline words replaced by their compound when the other headline
     has the compound as one word ("Mt. Gox" / "MtGox", "FTSE 100" / "FTSE100")."""
     out = mine
-    for x, y in zip(title, title[1:]):
+    for x, y in itertools.pairwise(title):
         joined = x + y
         if joined in theirs and joined not in mine and len(joined) >= JOIN_MIN_CHARS and _word(joined):
             out = (out - {x, y}) | {joined}
