@@ -231,13 +231,28 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
-def start_daemon(config: Path) -> tuple[subprocess.Popen, int]:
+class Daemon(subprocess.Popen):
+    """A ``syndicator run`` process whose stderr goes to a file, read with ``log()``.
+
+    Not a pipe: a pipe nobody reads fills up at 64 KiB, and a daemon blocked writing a log line in the middle
+    of a transaction holds its locks (the hang tests/test_workers.py once had)."""
+
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_daemon(config: Path) -> tuple[Daemon, int]:
     """``syndicator run`` in its own process on a free port, once it listens."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syndicator", "--config", str(config), "run", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    log_path = config.parent / f"daemon-{port}.log"
+    with log_path.open("w") as log:
+        proc = Daemon(
+            [sys.executable, "-m", "syndicator", "--config", str(config), "run", "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=log, text=True,
+        )
+    proc.log_path = log_path
     try:
         wait_for_port(port)
     except AssertionError:
