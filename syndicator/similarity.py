@@ -275,7 +275,7 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
         and hours <= CLOSE_HOURS
         and title_shared >= CLOSE_TITLE_INFO
         and any(idf(w) >= RARE_IDF for w in ta & tb)
-        and not _contradicts(ta, tb)
+        and not _close_contradicts(ta, tb)
     ):
         return Match(round(title_sim, 3), "headline-close", signals)
     if cls_a == 2 or cls_b == 2:
@@ -355,6 +355,25 @@ def _names_contradict(na: tuple[str, ...], nb: tuple[str, ...]) -> bool:
     """Each sentence-case headline names someone or somewhere the other does not."""
     sa, sb = set(na), set(nb)
     return bool(sa - sb) and bool(sb - sa)
+
+
+def _close_contradicts(ta: set[str], tb: set[str]) -> bool:
+    """``_contradicts`` for headline-close, where the headlines already share a rare word.
+
+    Own rare words contradict only when either headline has more of them than
+    the two share. One source's variants swap in a rare word or two of their
+    own around the shared subject ("A Gay Pasta Commercial" / "Hey, Barilla: A
+    Pasta Ad With A 'Homosexual Family'"; UCI: "UPDATE 1-UniCredit Bank Austria
+    in sale talks on Ukraine unit" / "Bank Austria may sell Ukraine unit");
+    two people's stories still name two of their own each against one shared
+    word ("Tara Reid enters rehab" / "Lindsay Lohan enters rehab").
+    """
+    if not _contradicts(ta, tb):
+        return False
+    shared = sum(1 for w in ta & tb if idf(w) >= RARE_IDF)
+    own_a = sum(1 for w in ta - tb if idf(w) >= RARE_IDF)
+    own_b = sum(1 for w in tb - ta if idf(w) >= RARE_IDF)
+    return shared < max(own_a, own_b)
 
 
 def _contradicts(ta: set[str], tb: set[str]) -> bool:
