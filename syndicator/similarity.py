@@ -269,6 +269,10 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
     # Headline variants (A/B tests, rewrites) of one source go out within
     # hours of each other and share a rare word or two (a name), not the
     # wording: a lower bar on the words for a tight bar on time and source.
+    # Sentence-case headlines that each name someone the other does not are
+    # two people's stories, whatever rare word they share ("Tara Reid enters
+    # rehab in Malibu" / "Lindsay Lohan enters rehab in Malibu" merged on
+    # "Malibu": no rare word of either name is rare enough to contradict).
     # Not across sources: two outlets covering one topic within hours share
     # such words all the time (the UCI and STS checks chain or merge then).
     if (
@@ -279,6 +283,7 @@ def _compare_article(a: Fingerprint, b: Fingerprint) -> Match | None:
         and title_shared >= CLOSE_TITLE_INFO
         and any(idf(w) >= RARE_IDF for w in ta & tb)
         and not _close_contradicts(ta, tb)
+        and not _names_contradict(a.title_names, b.title_names)
     ):
         return Match(round(title_sim, 3), "headline-close", signals)
     if cls_a == 2 or cls_b == 2:

@@ -583,3 +583,14 @@ def test_event_level_years_on_one_side_only_need_more_than_the_agreement_bar() -
         "Microsoft releases emergency patch", INTERNET_EXPLORER_2008 + " It follows a patch of 2012.", source="C"
     )
     assert matches(dated, later, "event")
+
+
+def test_one_source_headlines_naming_two_people_do_not_match_on_a_shared_place() -> None:
+    # The issue's own example, as one gossip source's headlines two hours apart: "Malibu" is rare
+    # and shared, the names are not rare enough to contradict, the sentence-case names differ.
+    reid = fp("Tara Reid enters rehab in Malibu", source="Celebrity Wire")
+    lohan = fp("Lindsay Lohan enters rehab in Malibu", source="Celebrity Wire", hours=2)
+    assert reid.title_names and lohan.title_names
+    assert not matches(reid, lohan)
+    # the same person's story rewritten still matches
+    assert matches(reid, fp("Tara Reid checks into a rehab clinic in Malibu", source="Celebrity Wire", hours=2))
