@@ -34,6 +34,9 @@ Decision rules (``level="article"``), each one symmetric in ``a`` and ``b``:
   contradict it.
 * ``headline-close``: one source's headline rewrite within CLOSE_HOURS that
   shares a rare word (a name) and enough idf mass.
+* ``headline-near``: headline-only items from any sources published within
+  CLOSE_HOURS, at a lower wording bar (NEAR_HEADLINE_SIM) with the guards of
+  the one-source rules (names, numbers).
 * ``headline-source``: for items without informative bodies, one source's
   headline variants within CLOSE_HOURS that share a fairly rare word and
   some of their wording.
@@ -54,6 +57,9 @@ on vetoes that say "another event" whatever the word overlap:
 * undated against dated: one article names a year in its lead and the other
   names none (the same patch story of 2008 and of 2013) needs text and names
   that agree well beyond the bar.
+* years on one side only: one article mentions a year anywhere and the other
+  none (a later report citing the earlier event by year) needs text and names
+  that agree beyond the bar too (EVENT_ONE_SIDED_SUM), agreeing names or not.
 
 Two articles that agree on their two main names need less word overlap than
 two that do not. Every article match is also an event match.
@@ -513,7 +519,7 @@ def _event_veto(a: Fingerprint, b: Fingerprint) -> str:
     # that agree well beyond the bar (EVENT_CLOSE_SUM) say it is no contradiction.
     # Required agreement on the two heaviest names as well before; with it ECB+
     # lost 280 same-event pairs to this veto (23 of other events), among them
-    # whole reports left alone (a 1.29 text + name cosine, one "Timmons" heavier).
+    # whole reports left alone (ECB+ topic 33: text + name cosine 1.39).
     if _main_entities_contradict(a, b) and not _close_text(a, b):
         return "main-names"
     return ""
