@@ -11,13 +11,13 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.localserver import LocalServer, QuietHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -117,7 +117,7 @@ class Request:
     ended: float = 0.0  # ... and when its answer was sent
 
 
-class FeedServer:
+class FeedServer(LocalServer):
     """Serves ``resources`` by path, honouring If-None-Match and If-Modified-Since."""
 
     def __init__(self) -> None:
@@ -125,12 +125,7 @@ class FeedServer:
         self.requests: list[Request] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 started = time.monotonic()
                 res = server.resources.get(self.path)
@@ -166,13 +161,7 @@ class FeedServer:
                 if status != 304:
                     self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        super().__init__(Handler)
 
     def requests_for(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
@@ -180,11 +169,8 @@ class FeedServer:
 
 @pytest.fixture
 def feed_server():
-    server = FeedServer()
-    server.thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    with FeedServer() as server:
+        yield server
 
 
 def write_config(folder: Path, sources: dict[str, str], extra: str = "", feeds: str | None = None) -> Path:
@@ -245,13 +231,28 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
-def start_daemon(config: Path) -> tuple[subprocess.Popen, int]:
+class Daemon(subprocess.Popen):
+    """A ``syndicator run`` process whose stderr goes to a file, read with ``log()``.
+
+    Not a pipe: a pipe nobody reads fills up at 64 KiB, and a daemon blocked writing a log line in the middle
+    of a transaction holds its locks (the hang tests/test_workers.py once had)."""
+
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_daemon(config: Path) -> tuple[Daemon, int]:
     """``syndicator run`` in its own process on a free port, once it listens."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syndicator", "--config", str(config), "run", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    log_path = config.parent / f"daemon-{port}.log"
+    with log_path.open("w") as log:
+        proc = Daemon(
+            [sys.executable, "-m", "syndicator", "--config", str(config), "run", "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=log, text=True,
+        )
+    proc.log_path = log_path
     try:
         wait_for_port(port)
     except AssertionError:

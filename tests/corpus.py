@@ -13,9 +13,9 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.feedmaker import It, rss2
+from tests.localserver import LocalServer, QuietHandler
 
 _SYLLABLES = ["ka", "lo", "mi", "ne", "su", "ta", "vo", "ri", "de", "po", "gu", "fa", "zel", "bor", "tin", "qua"]
 
@@ -29,7 +29,7 @@ class Fetch:
     end: float  # after the last byte was written
 
 
-class CorpusServer:
+class CorpusServer(LocalServer):
     """Serves ``feeds`` (path -> body) on 127.0.0.1, appending a ``Fetch`` per request to ``log``."""
 
     def __init__(self, feeds: dict[str, bytes], delay: float = 0.0) -> None:
@@ -39,12 +39,7 @@ class CorpusServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 start = time.time()
                 if delay:
@@ -70,22 +65,7 @@ class CorpusServer:
                 with server._lock:
                     server.log.append(Fetch(self.path, self.headers.get("User-Agent", ""), status, start, time.time()))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 128
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> CorpusServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        super().__init__(Handler)
 
     def fetches(self) -> list[Fetch]:
         with self._lock:

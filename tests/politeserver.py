@@ -7,7 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.localserver import LocalServer, QuietHandler
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Seen:
     started: float
 
 
-class PoliteServer:
+class PoliteServer(LocalServer):
     def __init__(self) -> None:
         self.routes: dict[str, Callable[[dict[str, str]], Reply]] = {}
         self.seen: list[Seen] = []
@@ -38,12 +39,7 @@ class PoliteServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 host = headers.get("host", "").rsplit(":", 1)[0]
@@ -79,10 +75,7 @@ class PoliteServer:
                 else:
                     self.wfile.write(reply.body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def _enter(self, seen: Seen) -> None:
         with self._lock:
@@ -95,16 +88,7 @@ class PoliteServer:
         with self._lock:
             self.in_flight[host] -= 1
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
     def paths(self, host: str | None = None) -> list[str]:
         return [s.path for s in self.seen if host is None or s.host == host]
 
-    def start(self) -> PoliteServer:
-        self.thread.start()
-        return self
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -88,9 +88,10 @@ def test_daemon_and_manual_refreshes_share_one_store(feed_server, tmp_path: Path
         writer.join()
         daemon.send_signal(signal.SIGTERM)
         try:
-            _, daemon_err = daemon.communicate(timeout=30)
+            daemon.wait(timeout=30)
         finally:
             daemon.kill()
+        daemon_err = daemon.log()
     final = syndicator("--config", str(cfg), "refresh")  # everything the publishers wrote, once more
     assert final.returncode == 0, final.stderr
 

@@ -45,7 +45,7 @@ def test_run_refreshes_due_sources_serves_and_stops_cleanly(feed_server, tmp_pat
 
         start = time.monotonic()
         proc.send_signal(sig)
-        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+        assert proc.wait(timeout=20) == 0, proc.log()
         assert time.monotonic() - start < 15
     finally:
         proc.kill()

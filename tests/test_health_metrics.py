@@ -207,6 +207,6 @@ def test_daemon_serves_health_and_metrics(feed_server, tmp_path):
     finally:
         proc.terminate()
         try:
-            assert proc.wait(timeout=20) == 0, proc.stderr.read()
+            assert proc.wait(timeout=20) == 0, proc.log()
         finally:
             proc.kill()

@@ -49,7 +49,7 @@ def test_sighup_reloads_the_configuration_and_refuses_a_broken_one(feed_server, 
         assert proc.wait(timeout=20) == 0
     finally:
         proc.kill()
-    log = proc.stderr.read()
+    log = proc.log()
     assert "configuration reload refused, keeping the running one" in log
     assert "[[sources]][2].url" in log and "gopher://nope/" in log
     assert "configuration reloaded: 2 source(s) (added: b; removed: none), 2 feed(s)" in log

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import feedparser
@@ -22,6 +20,7 @@ from syndicator.errors import ConfigError
 from syndicator.publish import feedext
 from tests.conftest import Resource, free_port, syndicator, write_config
 from tests.feedmaker import It, long_body, rss2
+from tests.localserver import LocalServer, QuietHandler
 from tests.test_pipeline import validate_atom, validate_json_feed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -43,12 +42,7 @@ class StandInHub:
         self.status = status
         hub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 hub.pings.append(Ping(self.path, self.headers.get("Content-Type", ""), parse_qs(body)))
@@ -56,10 +50,8 @@ class StandInHub:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hub"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.server = LocalServer(Handler)
+        self.url = self.server.url("/hub")
 
     def pinged_urls(self) -> list[str]:
         return [u for p in self.pings for u in p.form.get("hub.url", [])]
@@ -68,10 +60,8 @@ class StandInHub:
 @pytest.fixture
 def hub():
     h = StandInHub()
-    h.thread.start()
-    yield h
-    h.httpd.shutdown()
-    h.httpd.server_close()
+    with h.server:
+        yield h
 
 
 FEEDS = """

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import feedparser
@@ -27,6 +26,7 @@ from syndicator.store import SourceRow, Store
 from tests.conftest import ON_POSTGRES, fresh_pg_url, store_url, syndicator
 from tests.corpus import CorpusServer, Fetch, make_corpus
 from tests.feedmaker import It, long_body, rss2
+from tests.localserver import LocalServer, QuietHandler
 
 SOURCES, SHARED, FEEDS = 500, 100, 10
 LEASE = 4.0  # seconds: short, so the killed worker's sources come back quickly
@@ -176,19 +176,11 @@ def test_four_workers_one_killed(tmp_path):
     assert not list(public.glob(".*.tmp"))
 
 
-class _Barrier(ThreadingHTTPServer):
+def _barrier_server(feeds: dict[str, bytes], parties: int) -> LocalServer:
     """Holds every answer until ``parties`` requests have arrived: the workers then store at the same moment."""
-
-
-def _barrier_server(feeds: dict[str, bytes], parties: int):
     barrier = threading.Barrier(parties, timeout=60)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             body = feeds[self.path]
             barrier.wait()
@@ -198,10 +190,7 @@ def _barrier_server(feeds: dict[str, bytes], parties: int):
             self.end_headers()
             self.wfile.write(body)
 
-    httpd = _Barrier(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
+    return LocalServer(Handler)
 
 
 def test_two_processes_storing_variants_at_once_make_one_story_each(tmp_path):
@@ -210,11 +199,9 @@ def test_two_processes_storing_variants_at_once_make_one_story_each(tmp_path):
     a = [It(f"Alpha headline {k} about the accord", f"https://a.example/{k}", f"a{k}", long_body(f"story {k}"))
          for k in range(n)]
     b = [It(f"Beta take number {k}", f"https://b.example/{k}", f"b{k}", long_body(f"story {k}")) for k in range(n)]
-    httpd = _barrier_server({"/a.xml": rss2(a), "/b.xml": rss2(b)}, 2)
-    try:
-        port = httpd.server_address[1]
+    with _barrier_server({"/a.xml": rss2(a), "/b.xml": rss2(b)}, 2) as server:
         url = store_url(tmp_path)
-        sources = {"a": f"http://127.0.0.1:{port}/a.xml", "b": f"http://127.0.0.1:{port}/b.xml"}
+        sources = {"a": server.url("/a.xml"), "b": server.url("/b.xml")}
         cfg = _config(tmp_path, url, "one", sources, '[[feeds]]\nname = "all"\nsources = ["*"]\n')
         Store(url).close()  # the schema first: this test is about merging, not about two migrations at once
         procs = [
@@ -225,9 +212,6 @@ def test_two_processes_storing_variants_at_once_make_one_story_each(tmp_path):
         for p in procs:
             _out, err = p.communicate(timeout=120)
             assert p.returncode == 0, err
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     with Store(url, migrate=False) as store:
         assert store.count_articles() == 2 * n
         assert store.count_stories() == n

@@ -25,7 +25,7 @@ from syndicator import __version__
 from syndicator.config import Config, FeedConfig
 from syndicator.publish import archive
 from syndicator.publish.feedext import ping_hub
-from syndicator.publish.files import publish_lock, remove_stale_temp_files, write_if_changed
+from syndicator.publish.files import publish_lock, remove_stale_temp_files, write_changed
 from syndicator.publish.items import Item, build_items, feed_story_ids
 from syndicator.publish.jsonfeed import render_json
 from syndicator.publish.pages import FeedSummary, render_index, render_opml
@@ -130,21 +130,17 @@ def _publish_all(store: Store, config: Config, now: datetime, signature: str = "
             files.update(_archive_files(feed, summary, archived[feed.name], base, common, files))
             for stale in archive.stale_pages(out, feed.name, set(files)):
                 stale.unlink(missing_ok=True)
-        for name, data in files.items():
-            if write_if_changed(out / name, data):
-                result.written.append(name)
-                changed_feeds.append(f"{base}{name}")
+        written = write_changed(out, files)  # a feed's files flushed together
+        result.written += written
+        changed_feeds += [f"{base}{name}" for name in written]
         rendered[feed.name] = key
-        written = [n for n in files if n in result.written]
         if written:
             log.info("published feed %s: %d item(s), %s rewritten", feed.name, len(summary.items),
                      ", ".join(written), extra={"event": "publish", "feed": feed.name, "files": written})
-    for name, data in (
-        ("index.html", render_index(config.output.title, base, summaries, activity=read_daily_activity(store))),
-        ("feeds.opml", render_opml(config.output.title, base, summaries)),
-    ):
-        if write_if_changed(out / name, data):
-            result.written.append(name)
+    result.written += write_changed(out, {
+        "index.html": render_index(config.output.title, base, summaries, activity=read_daily_activity(store)),
+        "feeds.opml": render_opml(config.output.title, base, summaries),
+    })
     _record_publish(store, datetime.now(UTC), rendered)
     if config.output.websub_hub:
         ping_hub(config.output.websub_hub, changed_feeds)
