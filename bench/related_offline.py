@@ -116,7 +116,8 @@ def links(items: list, story: list[int], window_days: float) -> dict[int, list[t
             cands.update(near)
         mass = {j: sum(sim.idf(k[2:]) for k in keys[i] & keys[j]) for j in cands if story[j] != story[i]}
         found, tentative = [], []
-        for j in sorted(mass, key=lambda j: (-mass[j], j))[:MAX_CANDIDATES]:
+        ranked = sorted(mass, key=lambda j: (-mass[j], j))
+        for j in relate.shortlist([(j, mass[j]) for j in ranked], MAX_CANDIDATES, 2 * MAX_CANDIDATES):
             link = relate.relate(it.fp, items[j].fp, profiles[i], profiles[j], event=False)
             if link is not None:
                 found.append((link, j))
@@ -183,11 +184,12 @@ def evaluate(items: list, story: list[int], rel_label, linked: dict, k: int = 3)
     )
 
 
-def ceiling(items: list, story: list[int], rel_label, shared: int = 2) -> float:
-    """Share of stories with a relevant story sharing ``shared`` informative headline words: the best
-    hit rate a rule that never links on fewer shared headline words can reach (headline-only data)."""
-    words = [{t for t in it.fp.title if relate._word(t) and sim.idf(t) >= relate.MIN_TITLE_SHARED_IDF}
-             for it in items]
+def ceiling(items: list, story: list[int], rel_label, shared: int = 2, slug: bool = False) -> float:
+    """Share of stories with a relevant story sharing ``shared`` informative headline words (``slug``:
+    counting their URL slugs' words as headline words, as ``relate`` does): the best hit rate a rule that
+    never links on fewer shared headline words can reach (headline-only data)."""
+    words = [{t for t in {*it.fp.title, *(relate.slug_words(it.fp) if slug else ())}
+              if relate._word(t) and sim.idf(t) >= relate.MIN_TITLE_SHARED_IDF} for it in items]
     members: dict[int, list[int]] = defaultdict(list)
     by_label: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(story):
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         q = evaluate(items, story, rel_label, linked)
         if name.startswith("uci"):
             print(f"    ceiling: {ceiling(items, story, rel_label):.3f} of stories share 2 informative headline "
-                  "words with a relevant story")
+                  f"words with a relevant story; {ceiling(items, story, rel_label, slug=True):.3f} with URL slugs")
         print(
             f"{name:<12} {q.stories:>7} {q.precision_at_3:>6.3f} {q.coverage:>6.3f} {q.hit_rate:>6.3f} "
             f"{q.with_relevant:>6} {q.linked:>6} {time.perf_counter() - t0:>5.1f}"

@@ -79,7 +79,9 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
         .where(ArticleRow.id.in_(ranked))
     ).all()
     order = {aid: n for n, aid in enumerate(ranked)}
-    cands = sorted((c for c in cands if c.story_id != row.story_id), key=lambda c: order[c.id])[:MAX_CANDIDATES]
+    cands = sorted((c for c in cands if c.story_id != row.story_id), key=lambda c: order[c.id])
+    keep = set(relate.shortlist([(c.id, shared[c.id]) for c in cands], MAX_CANDIDATES, 2 * MAX_CANDIDATES))
+    cands = [c for c in cands if c.id in keep]
     # a page's full text, fetched later, changes the fingerprint but not the content hash
     fps = fingerprints(s, [(c.id, f"{c.content_hash}:{c.full_text_status}") for c in cands])
     mine = relate.profile(fp)
