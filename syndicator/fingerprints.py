@@ -96,6 +96,10 @@ class Fingerprint:
     # Names in a sentence-case headline ("Tara Reid enters rehab"); empty for
     # Title Case headlines, where capitals say nothing.
     title_names: tuple[str, ...] = ()
+    # The same for a headline whose names outnumber its other words but which has a lowercase content word,
+    # so is no Title Case ("Tara Reid enters rehab at Promises Treatment Center"); () where title_names says
+    # it all. Read by one source's headline rules only (similarity._headline_names).
+    title_proper: tuple[str, ...] = ()
     title_vec: str = ""  # base64 of the headline's embedding ("" without the semantic extra)
     # Entity profile (event level): names (stemmed), the heaviest first, and
     # their weights relative to the heaviest one (headline and first sentences
@@ -257,6 +261,24 @@ def _title_names(title: str) -> tuple[str, ...]:
     longer = [w for w in words[1:] if len(w) > 3]
     if not longer or sum(1 for w in longer if w[:1].isupper()) > len(longer) / 2:
         return ()
+    return _capitalised(words)
+
+
+def _title_proper(title: str) -> tuple[str, ...]:
+    """Names of a headline that ``_title_names`` takes for Title Case but that has a lowercase content word.
+
+    "Tara Reid enters rehab at Promises Treatment Center": more capitalised words than not, so no names by
+    ``_title_names``; "enters" and "rehab" say it is no Title Case. Without them, one source's "Lindsay
+    Lohan enters rehab at Betty Ford Center" merged with it (the issue's own example of two stories).
+    """
+    words = [w.strip("\"'()[]{}*,.;:!?\u2018\u2019\u201c\u201d") for w in title.split()]
+    longer = [w for w in words[1:] if len(w) > 3]
+    if _title_names(title) or not any(w[:1].islower() and w.lower() not in STOPWORDS for w in longer):
+        return ()
+    return _capitalised(words)
+
+
+def _capitalised(words: list[str]) -> tuple[str, ...]:
     out = [t for w in words[1:] if w and _CAP_RE.fullmatch(w) for t in tokens(w) if t not in STOPWORDS]
     return tuple(dict.fromkeys(out))
 
@@ -430,6 +452,7 @@ def fingerprint(doc: Doc) -> Fingerprint:
         name_counts=name_counts,
         years=_years(title_text + " . " + body_text),
         title_names=_title_names(title_text),
+        title_proper=_title_proper(title_text),
         title_vec=base64.b64encode(doc.title_vec).decode("ascii") if doc.title_vec else "",
         entities=entities,
         entity_weights=entity_weights,
@@ -455,6 +478,7 @@ def fingerprint_to_dict(fp: Fingerprint) -> dict:
         "name_counts": list(fp.name_counts),
         "years": list(fp.years),
         "title_names": list(fp.title_names),
+        "title_proper": list(fp.title_proper),
         "title_vec": fp.title_vec,
         "entities": list(fp.entities),
         "entity_weights": list(fp.entity_weights),
@@ -478,6 +502,7 @@ def fingerprint_from_dict(d: dict) -> Fingerprint:
         name_counts=tuple(int(c) for c in d.get("name_counts", ())) or (1,) * len(d.get("names", ())),
         years=tuple(d.get("years", ())),
         title_names=tuple(d.get("title_names", ())),
+        title_proper=tuple(d.get("title_proper", ())),
         title_vec=str(d.get("title_vec", "")),
         entities=tuple(d.get("entities", ())),
         entity_weights=tuple(float(w) for w in d.get("entity_weights", ())),

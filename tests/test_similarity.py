@@ -594,3 +594,17 @@ def test_one_source_headlines_naming_two_people_do_not_match_on_a_shared_place()
     assert not matches(reid, lohan)
     # the same person's story rewritten still matches
     assert matches(reid, fp("Tara Reid checks into a rehab clinic in Malibu", source="Celebrity Wire", hours=2))
+
+
+def test_one_source_name_heavy_headlines_naming_two_people_do_not_match() -> None:
+    # More capitalised words than not ("Promises Treatment Center", "Betty Ford Center"), yet "enters" and
+    # "rehab" are lowercase: no Title Case, so the names count, and two people's stories stay apart.
+    reid = fp("Tara Reid enters rehab at Promises Treatment Center", source="Celebrity Wire")
+    lohan = fp("Lindsay Lohan enters rehab at Betty Ford Center", source="Celebrity Wire", hours=1)
+    assert not reid.title_names and reid.title_proper
+    assert not matches(reid, lohan)
+    # one source's rewrite of the same person's story still matches
+    assert matches(reid, fp("Tara Reid enters rehab at Promises Treatment Center in Malibu",
+                            source="Celebrity Wire", hours=1))
+    # real Title Case says nothing by its capitals: nothing taken
+    assert fp("Lindsay Lohan Enters Rehab At Betty Ford Center").title_proper == ()
