@@ -89,8 +89,8 @@ def components(n: int, edges: list[Pair]) -> list[int]:
     return [uf.find(i) for i in range(n)]
 
 
-def corroborated(n: int, strong: set[Pair], weak: set[Pair], rule: str) -> list[Pair]:
-    """The weak pairs that the rule keeps."""
+def corroborated(n: int, strong: set[Pair], weak: set[Pair], rule: str, sources: list[str] | None = None) -> list[Pair]:
+    """The weak pairs that the rule keeps (``sources``: each article's source, for ``tri-src``)."""
     if rule == "single":
         return sorted(weak)
     adj: dict[int, set[int]] = defaultdict(set)
@@ -112,6 +112,11 @@ def corroborated(n: int, strong: set[Pair], weak: set[Pair], rule: str) -> list[
             common = adj[a] & adj[b]
             if any(c in sadj[a] or c in sadj[b] for c in common):
                 kept.append((a, b))
+    elif rule == "tri-src":
+        src = sources or [""] * n
+        for a, b in weak:
+            if any(src[c] in (src[a], src[b]) for c in adj[a] & adj[b]):
+                kept.append((a, b))
     elif rule.startswith("comp"):
         k = int(rule[4:])
         comp = components(n, sorted(strong))
@@ -128,13 +133,13 @@ def corroborated(n: int, strong: set[Pair], weak: set[Pair], rule: str) -> list[
     return kept
 
 
-RULES = ("single", "tri", "tri2", "tri-s", "comp2", "comp3")
+RULES = ("single", "tri", "tri2", "tri-s", "tri-src", "comp2", "comp3")
 
 
 def evaluate(name: str, items: list[so.Item], strong: set[Pair], weak: set[Pair], rules=RULES) -> None:
     labels = [it.label for it in items]
     for rule in rules:
-        kept = corroborated(len(items), strong, weak, rule)
+        kept = corroborated(len(items), strong, weak, rule, [it.doc.source for it in items])
         r = so.score(name, labels, components(len(items), sorted(strong) + kept))
         bad = sum(1 for a, b in kept if labels[a] != labels[b])
         cross = (r.merged_pairs - round(r.pair_p * r.merged_pairs)) / r.merged_pairs if r.merged_pairs else 0.0
@@ -221,6 +226,11 @@ def one_source(min_idf: float) -> Callable[[sim.Fingerprint, sim.Fingerprint], b
     return weak
 
 
+def nameless(fn: Callable[[sim.Fingerprint, sim.Fingerprint], bool]) -> Callable:
+    """``fn``, only between headlines that name no one (no sentence-case names on either side)."""
+    return lambda a, b: fn(a, b) and not (sim._headline_names(a) or sim._headline_names(b))
+
+
 def headline_bars() -> dict[str, Callable]:
     bars: dict[str, Callable] = {
         f"near>={j} info>={i}": headline_weak(j, i) for j, i in ((0.45, 24.0), (0.4, 24.0), (0.35, 24.0), (0.35, 18.0))
@@ -230,6 +240,8 @@ def headline_bars() -> dict[str, Callable]:
     bars["2 words idf>=5 J>=0.3"] = shared_words(2, 5.0, 0.3)
     bars["2 words idf>=6"] = shared_words(2, 6.0)
     bars["3 words idf>=5"] = shared_words(3, 5.0)
+    bars["2 words idf>=5, no names"] = nameless(shared_words(2, 5.0))
+    bars["2 words idf>=6, no names"] = nameless(shared_words(2, 6.0))
     bars["1 source, a word idf>=5.5"] = one_source(5.5)
     bars["1 source, a word idf>=5"] = one_source(5.0)
     return bars
