@@ -71,3 +71,20 @@ def test_server_answers_304_to_validators_and_counts_requests():
         for srv in servers:
             srv.shutdown()
             srv.server_close()
+
+
+def test_corroboration_rules_keep_triangles_and_drop_lone_bridges():
+    # bench/corroboration_offline.py: the weak pair (0, 1) sits in a triangle with 2; the weak pair (3, 4)
+    # bridges two strong pairs alone; (5, 6) and (5, 7) are two weak pairs between the same strong components.
+    import corroboration_offline as co
+
+    strong = {(0, 2), (2, 3), (4, 8), (6, 7)}
+    weak = {(0, 1), (1, 2), (3, 4), (5, 6), (5, 7)}
+    assert set(co.corroborated(9, strong, weak, "single")) == weak
+    assert set(co.corroborated(9, strong, weak, "tri")) == {(0, 1), (1, 2), (5, 6), (5, 7)}
+    assert set(co.corroborated(9, strong, weak, "tri2")) == set()
+    assert set(co.corroborated(9, strong, weak, "tri-s")) == {(0, 1), (1, 2), (5, 6), (5, 7)}
+    # (0, 1) and (1, 2) are two weak pairs between 1 and the strong component {0, 2, 3} as well
+    assert set(co.corroborated(9, strong, weak, "comp2")) == {(0, 1), (1, 2), (5, 6), (5, 7)}
+    assert set(co.corroborated(9, strong, weak, "comp3")) == set()
+    assert co.components(9, sorted(strong) + co.corroborated(9, strong, weak, "tri"))[1] == 0
