@@ -264,3 +264,22 @@ def test_sources_list_shows_when_each_source_is_due_and_why(feed_server, tmp_pat
     listing = syndicator("--config", str(cfg), "sources", "list").stdout
     assert "<ttl>180</ttl>" in _line(listing, "ttl")
     assert "interval 60m" in _line(listing, "err") and _rows(cfg)["err"].consecutive_errors == 0
+
+
+def test_conditional_refreshes_reuse_kept_alive_connections(polite):
+    # An unread 304 left httpx's connection mid-response, so it was closed, not pooled: every
+    # conditional request opened a new connection (1,001 for 1,000 sources at 1,000 x 50 in bench/).
+    accepted = []
+    get_request = polite.httpd.get_request
+    polite.httpd.get_request = lambda: accepted.append(1) or get_request()
+    polite.routes["/c.xml"] = lambda h: (
+        Reply(304, headers={"ETag": '"v1"'}) if h.get("if-none-match") == '"v1"'
+        else Reply(body=_feed("c"), headers={"ETag": '"v1"'})
+    )
+    with Fetcher(FetchConfig(concurrency=4, per_host=2)) as fetcher:
+        for _ in range(3):  # three conditional refreshes of 10 sources on one host
+            results = list(fetcher.fetch_iter(FetchRequest(f"s{i}", polite.url("/c.xml"), etag='"v1"')
+                                              for i in range(10)))
+            assert [r.outcome for r in results] == ["not_modified"] * 10
+    assert len(polite.seen) == 30
+    assert len(accepted) <= 2  # per_host connections, kept alive across all 30 requests
