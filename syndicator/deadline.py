@@ -85,9 +85,11 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def bounded_transport(limits: httpx.Limits, proxy: str | None = None) -> httpx.HTTPTransport:
-    """httpx's own transport (through ``proxy`` when given), its sockets bounded by the current thread's deadline."""
-    t = httpx.HTTPTransport(limits=limits, proxy=proxy or None)
+def bounded_transport(limits: httpx.Limits, proxy: str | None = None, verify: Any = True) -> httpx.HTTPTransport:
+    """httpx's own transport (through ``proxy`` when given), its sockets bounded by the current thread's deadline.
+
+    ``verify``: as httpx takes it; hostpools.py passes one SSL context shared by every host's pool."""
+    t = httpx.HTTPTransport(limits=limits, proxy=proxy or None, verify=verify)
     pool = t._pool
     pool._network_backend = _Backend(pool._network_backend)
     return t

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,11 +29,13 @@ from syndicator.addresses import Refused, public_addresses
 from syndicator.config import FetchConfig
 from syndicator.deadline import bounded_transport, request_deadline
 from syndicator.decode import DecodeError, accept_encoding, decoded
+from syndicator.hostpools import HostPools
 from syndicator.urls import host_of
 
 PROJECT_URL = "https://github.com/syndicator-project/syndicator"
 _PERMANENT = {301, 308}
 _TEMPORARY = {302, 303, 307}
+KEPT_HOSTS = 64  # hosts whose idle connections are kept between requests (hostpools.py)
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,11 @@ class Fetcher:
             follow_redirects=False,
             headers={"User-Agent": config.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
         )
-        # Sockets bounded by each request's total deadline, headers included (deadline.py).
-        self._client = httpx.Client(transport=bounded_transport(limits), **self._client_options)
+        # Sockets bounded by each request's total deadline, headers included (deadline.py). A pool per host
+        # keeps each host's connections alive however many other hosts are polled (hostpools.py); its cap on
+        # connections is the overall one, so a redirect to a busy host waits on no pool.
+        host_limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.per_host)
+        self._pools = HostPools(host_limits, self._client_options, keep=KEPT_HOSTS)
         self._proxied: dict[str, httpx.Client] = {}  # one client per proxy: httpx binds a proxy to a client
         self._host_locks: dict[str, threading.BoundedSemaphore] = {}
         self._overall = threading.BoundedSemaphore(config.concurrency)
@@ -137,13 +143,19 @@ class Fetcher:
                 self._backoffs[host] = self.new_backoffs[host] = b
 
     def close(self) -> None:
-        self._client.close()
+        self._pools.close()
         for client in self._proxied.values():
             client.close()
 
-    def _client_for(self, proxy: str) -> httpx.Client:
+    @contextmanager
+    def _client_for(self, proxy: str, url: str) -> Iterator[httpx.Client]:
         if not proxy:
-            return self._client
+            with self._pools.lease(url) as client:
+                yield client
+            return
+        yield self._proxy_client(proxy)
+
+    def _proxy_client(self, proxy: str) -> httpx.Client:
         with self._lock:
             client = self._proxied.get(proxy)
             if client is None:
@@ -253,7 +265,6 @@ class Fetcher:
         if req.last_modified:
             headers["If-Modified-Since"] = req.last_modified
         url, permanent, seen = req.url, True, {req.url}
-        client = self._client_for(req.proxy)
         for hop in range(self.config.max_redirects + 1):
             # Extra headers (API keys) and credentials are for the configured host, not wherever it redirects.
             same_host = urlsplit(url).netloc == urlsplit(req.url).netloc
@@ -269,7 +280,7 @@ class Fetcher:
                     send_url, extensions, hop_headers = _pinned(url, addresses[0], hop_headers)
             auth = req.auth if same_host else None
             try:
-                with client.stream(
+                with self._client_for(req.proxy, send_url) as client, client.stream(
                     "GET", send_url, headers=hop_headers, extensions=extensions, auth=auth
                 ) as resp:
                     status = resp.status_code

@@ -44,6 +44,7 @@ class PoliteServer(LocalServer):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 host = headers.get("host", "").rsplit(":", 1)[0]
                 server._enter(Seen(self.path, host, headers, time.monotonic()))
+                self._host, self._left = host, False
                 try:
                     route = server.routes.get(self.path)
                     reply = route(headers) if route else Reply(404, b"not found")
@@ -52,7 +53,15 @@ class PoliteServer(LocalServer):
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (size cap, timeout): what the tests provoke
                 finally:
-                    server._leave(host)
+                    self._leave()
+
+            def _leave(self) -> None:
+                # Before the last bytes go out, not after: once the client has the whole answer it may
+                # start its next request (on a new connection, to another host's pool) before this
+                # thread runs again, and the server would see one request too many in flight.
+                if not self._left:
+                    self._left = True
+                    server._leave(self._host)
 
             def _send(self, reply: Reply) -> None:
                 self.send_response(reply.status)
@@ -73,6 +82,7 @@ class PoliteServer(LocalServer):
                     for i in range(0, len(reply.body), 65536):
                         self.wfile.write(reply.body[i : i + 65536])
                 else:
+                    self._leave()
                     self.wfile.write(reply.body)
 
         super().__init__(Handler)

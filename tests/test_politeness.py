@@ -283,3 +283,22 @@ def test_conditional_refreshes_reuse_kept_alive_connections(polite):
             assert [r.outcome for r in results] == ["not_modified"] * 10
     assert len(polite.seen) == 30
     assert len(accepted) <= 2  # per_host connections, kept alive across all 30 requests
+
+
+def test_each_host_keeps_its_own_connections_and_idle_hosts_past_the_cap_are_closed(polite):
+    import httpx
+
+    from syndicator.hostpools import HostPools
+
+    pools = HostPools(httpx.Limits(max_connections=4, max_keepalive_connections=1), {}, keep=1)
+    a, b = polite.url("/a"), polite.url("/b", "localhost")
+    with pools.lease(a) as ca, pools.lease(a) as ca2:
+        assert ca is ca2  # one pool per host
+        with pools.lease(b) as cb:  # two hosts in use: neither is closed, whatever the cap
+            assert cb is not ca and len(pools) == 2
+    with pools.lease(b):
+        assert len(pools) == 1  # the idle least recently used host went past keep=1
+    with pools.lease(a) as again:
+        assert again is not ca
+    pools.close()
+    assert len(pools) == 0
