@@ -23,7 +23,7 @@ from syndicator import schedule
 from syndicator.config import Config
 from syndicator.errors import ParseError, StoreError, UsageError
 from syndicator.fetch import Fetcher, FetchRequest, FetchResult, HostBackoff
-from syndicator.store import HostRow, IngestStats, SourceRow, Store, new_lease_owner
+from syndicator.store import UPDATE_BATCH, HostRow, IngestStats, SourceRow, Store, new_lease_owner
 from syndicator.store.retention import prune
 from syndicator.urls import host_of
 
@@ -252,9 +252,21 @@ def _fetch_all(
     # Documents being parsed by the pool, in the order they arrived; stored in that order.
     pending: deque[tuple[FetchResult, Future[Prepared]]] = deque()
 
+    # The states of sources that answered 304, written UPDATE_BATCH at a time (Store.update_sources): with
+    # nothing changed, a transaction per source was most of a refresh's time.
+    unchanged: list[tuple[str, dict[str, object]]] = []
+
+    def flush() -> None:
+        if unchanged:
+            store.update_sources(unchanged, owner=owner)
+            unchanged.clear()
+
     def handle(result: FetchResult, fetcher: Fetcher, prepared: Future[Prepared] | None = None) -> None:
-        src_report = _handle_safely(config, store, states[result.source], result, fetcher, owner, prepared)
+        src_report = _handle_safely(config, store, states[result.source], result, fetcher, owner, prepared,
+                                    unchanged)
         report.sources.append(src_report)
+        if len(unchanged) >= UPDATE_BATCH:
+            flush()
         if progress:
             progress(src_report)
 
@@ -284,7 +296,10 @@ def _fetch_all(
                 done_result, done_future = pending.popleft()
                 handle(done_result, fetcher, done_future)
     finally:
-        preparer.close()
+        try:
+            flush()  # before refresh() releases the leases: the lease check needs them
+        finally:
+            preparer.close()
 
 
 def publish_signature(config: Config) -> str:
@@ -309,7 +324,7 @@ def _unchanged(config: Config, store: Store, signature: str) -> bool:
 
 def _handle_safely(
     config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = "",
-    prepared: Future[Prepared] | None = None,
+    prepared: Future[Prepared] | None = None, unchanged: list[tuple[str, dict[str, object]]] | None = None,
 ) -> SourceReport:
     """``_handle``, with a last line of defence: one source's unforeseen failure is that source's error.
 
@@ -317,7 +332,7 @@ def _handle_safely(
     here as crashes); this keeps a new one from stopping the other sources and the publish.
     """
     try:
-        return _handle(config, store, row, result, fetcher, owner, prepared)
+        return _handle(config, store, row, result, fetcher, owner, prepared, unchanged)
     except StoreError:
         raise  # the store itself is unusable: nothing else will work either
     except Exception as exc:
@@ -354,10 +369,11 @@ def _save_host_backoffs(store: Store, fetcher: Fetcher) -> None:
 
 def _handle(
     config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = "",
-    prepared: Future[Prepared] | None = None,
+    prepared: Future[Prepared] | None = None, unchanged: list[tuple[str, dict[str, object]]] | None = None,
 ) -> SourceReport:
     """Parse and store one fetched source (parsed by the pool: ``prepared``), then record its state and next
-    due time."""
+    due time: at once, or for a 304 appended to ``unchanged`` when given (the caller writes them in
+    batches)."""
     src = config.source(row.name)
     now = datetime.now(UTC)
     if result.outcome == "deferred":
@@ -442,6 +458,9 @@ def _handle(
                    "url": config.redact(result.url), "elapsed": round(result.elapsed, 3)},
         )
     state.update(next_due_at=due.at, due_reason=due.reason)
+    if unchanged is not None and result.outcome == "not_modified" and not error:
+        unchanged.append((row.name, state))
+        return report
     store.update_source(row.name, owner=owner, **state)  # a worker's lease ends here
     return report
 

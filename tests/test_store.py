@@ -109,3 +109,27 @@ def test_site_wide_boilerplate_excerpt_does_not_merge_a_source(tmp_path):
     for entry in entries[8:]:
         store.ingest("a", [entry], NOW + timedelta(hours=12), 72 * 3600)
     assert store.count_stories() == len(topics)
+
+
+def test_update_sources_records_many_in_batches_and_keeps_the_lease_check(tmp_path, monkeypatch):
+    import syndicator.store as store_module
+
+    monkeypatch.setattr(store_module, "UPDATE_BATCH", 2)  # several transactions for 5 sources
+    store = Store(store_url(tmp_path))
+    names = [f"s{i}" for i in range(5)]
+    store.sync_sources([(n, f"https://{n}.example/") for n in names])
+    until = NOW + timedelta(minutes=10)
+    assert store.claim_sources(names[:4], "me:1:x", until, NOW) == (names[:4], {})
+    assert store.claim_sources(["s4"], "other-host:2:y", until, NOW) == (["s4"], {})
+    due = NOW + timedelta(hours=1)
+    updates = [(n, {"etag": f'"{n}"', "last_modified": "Tue, 01 Dec 2026 00:00:00 GMT", "next_due_at": due})
+               for n in names]
+    assert store.update_sources(updates, owner="me:1:x") == set(names[:4])  # s4's lease is another's
+    rows = store.sources()
+    for n in names[:4]:
+        assert rows[n].etag == f'"{n}"' and rows[n].next_due_at.replace(tzinfo=UTC) == due
+        assert rows[n].lease_owner == ""  # the lease ends with the result, as in update_source
+    assert rows["s4"].etag == "" and rows["s4"].lease_owner == "other-host:2:y"
+    assert store.update_sources(updates[4:]) == {"s4"}  # without an owner: no lease check
+    assert store.sources()["s4"].etag == '"s4"'
+    store.close()

@@ -54,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 # Names per IN (...) list: under every database's limit on bound parameters.
 _CHUNK = 500
+UPDATE_BATCH = 100  # sources' states per transaction in update_sources
 
 
 def new_lease_owner() -> str:
@@ -163,6 +164,29 @@ class Store:
             for key, value in values.items():
                 setattr(row, key, value)
         return True
+
+    def update_sources(self, updates: Sequence[tuple[str, dict[str, object]]], *, owner: str = "") -> set[str]:
+        """``update_source`` for many sources, ``UPDATE_BATCH`` to a transaction: the names recorded.
+
+        A refresh where every source answers 304 writes only validators and due times; one transaction (so
+        one commit, one fsync on SQLite) per source was most of its time at 1,000 sources. The lease check
+        is the same, row by row: a source whose lease ``owner`` lost to another process is skipped.
+        """
+        recorded: set[str] = set()
+        for start in range(0, len(updates), UPDATE_BATCH):
+            chunk = dict(updates[start : start + UPDATE_BATCH])
+            with self.session() as s:
+                for row in s.scalars(select(SourceRow).where(SourceRow.name.in_(list(chunk)))):
+                    if owner:
+                        if row.lease_owner != owner:
+                            log.warning("lease on source %s lost to %r; its result is not recorded",
+                                        row.name, row.lease_owner)
+                            continue
+                        row.lease_owner, row.lease_until = "", None
+                    for key, value in chunk[row.name].items():
+                        setattr(row, key, value)
+                    recorded.add(row.name)
+        return recorded
 
     # -- leases: one process fetches a source at a time ---------------------
     #
