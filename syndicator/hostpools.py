@@ -5,8 +5,9 @@ One httpx pool for every host (the old Fetcher) holds at most ``concurrency`` id
 others, closed one and opened its own, so a refresh of 1,000 sources on 20 hosts opened ~800 connections
 though each host was asked only twice at a time. Here each host has its own pool that keeps its
 ``per_host`` connections; the least recently used hosts' pools are closed past ``keep`` hosts (a daemon
-polling thousands of hosts must not hold a socket to each). One SSL context serves every pool: building one
-(loading the CA bundle) costs milliseconds, once per host otherwise.
+polling thousands of hosts must not hold a socket to each). One SSL context serves every pool: httpx builds
+one for every transport, plain http included, and loading the CA bundle took 37 ms a host here (0.7 s of
+CPU for 20 hosts, more than the rest of a refresh where nothing changed).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class HostPools:
         self._limits = limits
         self._options = client_options
         self._keep = keep
-        self._ssl: Any = None  # built on the first https host
+        self._ssl: Any = None  # built with the first pool
         self._clients: OrderedDict[str, httpx.Client] = OrderedDict()
         self._users: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -43,7 +44,7 @@ class HostPools:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = self._new_client(parts.scheme == "https")
+                client = self._clients[key] = self._new_client()
             self._clients.move_to_end(key)
             self._users[key] = self._users.get(key, 0) + 1
             stale = self._evict()
@@ -55,13 +56,10 @@ class HostPools:
             with self._lock:
                 self._users[key] -= 1
 
-    def _new_client(self, https: bool) -> httpx.Client:
-        verify: Any = True
-        if https:
-            if self._ssl is None:
-                self._ssl = httpx.create_ssl_context()
-            verify = self._ssl
-        return httpx.Client(transport=bounded_transport(self._limits, verify=verify), **self._options)
+    def _new_client(self) -> httpx.Client:
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        return httpx.Client(transport=bounded_transport(self._limits, verify=self._ssl), **self._options)
 
     def _evict(self) -> list[httpx.Client]:
         """The least recently used idle clients past ``keep`` (called under the lock; closed outside it)."""
