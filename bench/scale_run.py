@@ -41,7 +41,11 @@ sys.path.insert(0, str(BENCH))
 import scale_feeds  # noqa: E402
 
 SCENARIOS = ("cold", "warm-unchanged", "warm-incremental")
-TOOLS = ("syndicator", "reader", "floor")
+TOOLS = ("syndicator", "before", "reader", "floor")
+DEFAULT_TOOLS = ("syndicator", "reader", "floor")
+# "before": another checkout's Syndicator (--before, main's by default) timed in the same run as this one's,
+# on the same server and the same seeded store: before/after side by side under the same load.
+SYNDICATORS = ("syndicator", "before")
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Run:
     fetched_sources: int
     sources: int
     status: dict = field(default_factory=dict)
+    connections: int = 0  # TCP connections the feed server accepted during the run
 
     @property
     def ok(self) -> bool:
@@ -105,20 +110,46 @@ def syndicator_config(work: Path, urls: list[str]) -> Path:
     return path
 
 
+def python_and_cwd(tool: str, args: argparse.Namespace) -> tuple[str, Path]:
+    """The interpreter and working directory of a Syndicator tool: ``python -m syndicator`` imports the
+    package from its working directory first, so "before" must run in the other checkout."""
+    if tool == "before":
+        return str(Path(args.before) / ".venv" / "bin" / "python"), Path(args.before)
+    return args.syndicator_python, ROOT
+
+
 def command(tool: str, work: Path, args: argparse.Namespace) -> list[str]:
-    if tool == "syndicator":
-        return [args.syndicator_python, "-m", "syndicator", "--config", str(work / "syndicator.toml"), "--quiet",
-                "refresh"]
+    if tool in SYNDICATORS:
+        return [python_and_cwd(tool, args)[0], "-m", "syndicator", "--config", str(work / "syndicator.toml"),
+                "--quiet", "refresh"]
     if tool == "reader":
         return [args.reader_python, str(BENCH / "scale_reader.py"), str(work / "reader.sqlite"), str(work / "urls")]
     return [args.syndicator_python, str(BENCH / "scale_floor.py"), str(work / "floor.json"), str(work / "urls")]
 
 
-def timed(cmd: list[str], log: Path, prefix: list[str]) -> tuple[float, float, float, int]:
+PUBLISH = """import sys
+from syndicator.config import load_config
+from syndicator.refresh import publish_and_prune
+from syndicator.store import Store
+config = load_config(sys.argv[1])
+with Store(config.database_url()) as store:
+    publish_and_prune(store, config)
+"""
+
+
+def publish_seeded(tool: str, work: Path, args: argparse.Namespace) -> None:
+    """Publish once, untimed, over a seeded store: the files a warm run's "nothing changed" check needs are
+    in place, as they are after any real refresh, so a warm run measures only warm work."""
+    python, cwd = python_and_cwd(tool, args)
+    subprocess.run([python, "-c", PUBLISH, str(work / "syndicator.toml")], cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def timed(cmd: list[str], log: Path, prefix: list[str], cwd: Path = ROOT) -> tuple[float, float, float, int]:
     """Wall seconds, CPU seconds, peak RSS (MB) and exit code of one whole process."""
     with open(log, "ab") as out:
         start = time.monotonic()
-        proc = subprocess.Popen(prefix + cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(prefix + cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -133,33 +164,37 @@ def run_tool(tool: str, server: FeedServer, work: Path, args: argparse.Namespace
     syndicator_config(work, urls)
     runs = []
     server.control("/_bench/set?gen=1")
-    seeded = tool == "syndicator" and args.syndicator_store
+    seeded = tool in SYNDICATORS and args.syndicator_store
     if seeded:  # a store left by an earlier cold run against generation 1 of the same feeds
         shutil.copy(args.syndicator_store, work / "syndicator.db")
+        publish_seeded(tool, work, args)
+    cwd = python_and_cwd(tool, args)[1] if tool in SYNDICATORS else ROOT
     wanted = args.scenarios.split(",")
     for scenario in SCENARIOS:
         if scenario == "warm-incremental":
             server.control("/_bench/set?gen=2")
         if scenario not in wanted:
             if scenario == "cold" and not seeded:  # untimed: the warm scenarios need a store
-                subprocess.run(command(tool, work, args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(command(tool, work, args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               cwd=cwd)
             continue
         server.control("/_bench/reset")
         prefix = []
-        if args.profile and tool == "syndicator":
+        if args.profile and tool in SYNDICATORS:
             latency = server.control("/_bench/state")["latency_ms"]
             out = Path(args.profile) / f"{tool}-{len(urls)}-{latency:g}ms-{scenario}"
             pyspy = str(Path(args.syndicator_python).parent / "py-spy")
             prefix = [pyspy, "record", "--subprocesses", "--rate", "50", "--format", "speedscope",
                       "-o", f"{out}.json", "--"]
-        wall, cpu, rss, code = timed(command(tool, work, args), work / f"{tool}.log", prefix)
+        wall, cpu, rss, code = timed(command(tool, work, args), work / f"{tool}.log", prefix, cwd)
         st = server.control("/_bench/state")
+        # Less the connection that asked for the state (urllib: one per control request).
         run = Run(tool, scenario, wall, cpu, rss, code, st["requests"], st["fetched_sources"], st["sources"],
-                  st["status"])
+                  st["status"], max(st.get("connections", 1) - 1, 0))
         runs.append(run)
         flag = "" if run.ok else f"  FAILED (exit {code}, {run.fetched_sources}/{run.sources} sources fetched)"
         print(f"  rep {rep + 1} {tool:10s} {scenario:16s} wall {wall:7.2f}s cpu {cpu:7.2f}s rss {rss:6.0f}MB "
-              f"req {run.requests} {st['status']}{flag}", flush=True)
+              f"req {run.requests} conn {run.connections} {st['status']}{flag}", flush=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return runs
@@ -170,32 +205,34 @@ def median_run(runs: list[Run]) -> dict:
         "wall": statistics.median(r.wall for r in runs), "cpu": statistics.median(r.cpu for r in runs),
         "rss_mb": max(r.rss_mb for r in runs), "ok": all(r.ok for r in runs),
         "walls": [round(r.wall, 2) for r in runs], "requests": [r.requests for r in runs],
+        "connections": [r.connections for r in runs],
     }
 
 
 def report(results: dict) -> None:
     for key, cell in results.items():
         print(f"\n## {key}  (median of {len(next(iter(cell.values()))['walls'])}; rss = max)")
-        print("| scenario | tool | wall s | CPU s | peak RSS MB | walls | ok |")
-        print("|---|---|---|---|---|---|---|")
+        print("| scenario | tool | wall s | CPU s | peak RSS MB | walls | connections | ok |")
+        print("|---|---|---|---|---|---|---|---|")
         for scenario in SCENARIOS:
             for tool in TOOLS:
                 m = cell.get(f"{tool}/{scenario}")
                 if m:
                     print(f"| {scenario} | {tool} | {m['wall']:.2f} | {m['cpu']:.2f} | {m['rss_mb']:.0f} | "
-                          f"{m['walls']} | {'yes' if m['ok'] else 'FAILED'} |")
-        print("\n| scenario | ours/reader wall | ours/floor wall | ours/reader CPU | ours/floor CPU |")
-        print("|---|---|---|---|---|")
+                          f"{m['walls']} | {m.get('connections', '')} | {'yes' if m['ok'] else 'FAILED'} |")
+        print("\n| scenario | ours/reader wall | ours/floor wall | ours/before wall | ours/reader CPU | "
+              "ours/floor CPU | ours/before CPU |")
+        print("|---|---|---|---|---|---|---|")
         for scenario in SCENARIOS:
             ours = cell.get(f"syndicator/{scenario}")
             if not ours:
                 continue
             ratios = []
             for metric in ("wall", "cpu"):
-                for other in ("reader", "floor"):
+                for other in ("reader", "floor", "before"):
                     o = cell.get(f"{other}/{scenario}")
                     ratios.append(f"{ours[metric] / o[metric]:.2f}" if o and o[metric] else "-")
-            print(f"| {scenario} | {ratios[0]} | {ratios[1]} | {ratios[2]} | {ratios[3]} |")
+            print(f"| {scenario} | " + " | ".join(ratios) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="200x50,1000x50", help="comma-separated NxM (sources x items)")
     ap.add_argument("--latency", default="0,50", help="comma-separated milliseconds per request")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help=f"comma-separated, of {', '.join(TOOLS)}")
+    ap.add_argument("--before", default="/work/main",
+                    help='the checkout (with its .venv) that the "before" tool runs')
     ap.add_argument("--gzip", action="store_true", help="the server gzips when the client accepts it")
     ap.add_argument("--hosts", type=int, default=20, help="loopback addresses 127.0.0.1..N")
     ap.add_argument("--syndicator-python", default=str(ROOT / ".venv" / "bin" / "python"))
@@ -219,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="", help="run Syndicator under py-spy, speedscope files into this folder")
     args = ap.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
+    if "before" in tools and not (Path(args.before) / ".venv" / "bin" / "python").exists():
+        raise SystemExit(f"{args.before}/.venv/bin/python is missing")
     if "reader" in tools and not Path(args.reader_python).exists():
         raise SystemExit(f"{args.reader_python} is missing: run bash bench/setup.sh")
     if args.profile:

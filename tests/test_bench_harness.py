@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import urllib.error
 import urllib.request
@@ -88,3 +89,30 @@ def test_corroboration_rules_keep_triangles_and_drop_lone_bridges():
     assert set(co.corroborated(9, strong, weak, "comp2")) == {(0, 1), (1, 2), (5, 6), (5, 7)}
     assert set(co.corroborated(9, strong, weak, "comp3")) == set()
     assert co.components(9, sorted(strong) + co.corroborated(9, strong, weak, "tri"))[1] == 0
+
+
+def test_store_builder_config_is_the_benchmarks_with_the_fast_build_settings(tmp_path):
+    import tomllib
+
+    import scale_run
+    import scale_store
+
+    urls = ["http://127.0.0.1:1/feeds/0.xml", "http://127.0.0.2:1/feeds/1.xml"]
+    built = tomllib.loads(scale_store.build_config(tmp_path, urls).read_text())
+    plain = tomllib.loads(scale_run.syndicator_config(tmp_path, urls).read_text())
+    assert built["merge"] == {**plain["merge"], "window": "1s"} and built["related"] == {"limit": 0}
+    assert built["sources"] == plain["sources"] and built["feeds"] == plain["feeds"]
+
+
+def test_before_tool_runs_the_other_checkout_in_its_own_folder(tmp_path):
+    import scale_run
+
+    args = argparse.Namespace(
+        before=str(tmp_path / "main"), syndicator_python="/venv/bin/python")
+    assert scale_run.python_and_cwd("before", args) == (str(tmp_path / "main" / ".venv" / "bin" / "python"),
+                                                         tmp_path / "main")
+    assert scale_run.python_and_cwd("syndicator", args) == ("/venv/bin/python", scale_run.ROOT)
+    cmd = scale_run.command("before", tmp_path, args)
+    assert cmd[0].startswith(str(tmp_path / "main")) and cmd[-1] == "refresh"
+    run = scale_run.Run("before", "warm-unchanged", 1.0, 0.5, 60.0, 0, 10, 10, 10, {}, connections=3)
+    assert run.ok and scale_run.median_run([run])["connections"] == [3]
