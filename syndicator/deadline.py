@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpcore
-import httpx
+
+from syndicator.httpclient import httpx
 
 _local = threading.local()
 

@@ -22,14 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-import httpx
-
 from syndicator import __version__
 from syndicator.addresses import Refused, public_addresses
 from syndicator.config import FetchConfig
 from syndicator.deadline import bounded_transport, request_deadline
 from syndicator.decode import DecodeError, accept_encoding, decoded
 from syndicator.hostpools import HostPools
+from syndicator.httpclient import httpx
 from syndicator.urls import host_of
 
 PROJECT_URL = "https://github.com/syndicator-project/syndicator"

@@ -19,9 +19,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from syndicator.deadline import bounded_transport
+from syndicator.httpclient import httpx
 
 
 class HostPools:

@@ -22,7 +22,6 @@ from datetime import datetime
 from syndicator import relate, similarity
 from syndicator.errors import ParseError
 from syndicator.model import ParsedFeed
-from syndicator.parse import parse_document
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,7 @@ def prepare(
     A fingerprint is made with the date a new article would be stored with; the store checks that date and
     makes the fingerprint again itself when it differs (an article stored earlier keeps its first date).
     """
+    from syndicator.parse import parse_document  # here: a refresh where every source answered 304 parses nothing
     from syndicator.store.ingest import FUTURE_SLACK, content_hash
 
     try:
