@@ -163,7 +163,7 @@ def test_item_hash_is_the_one_stored_hashes_were_made_with(store):
 def _publish(store: Store, config, monkeypatch) -> tuple[list[str], list[str]]:
     """Publish once; the formats rendered (in call order) and the files written."""
     rendered: list[str] = []
-    real_xml, real_json = publish.render_xml, publish.render_json
+    real_xml, real_json = publish.reuse.render_xml_reusing, publish.reuse.render_json_reusing
 
     def xml(kind, **kw):
         rendered.append(kind)
@@ -173,8 +173,8 @@ def _publish(store: Store, config, monkeypatch) -> tuple[list[str], list[str]]:
         rendered.append("json")
         return real_json(**kw)
 
-    monkeypatch.setattr(publish, "render_xml", xml)
-    monkeypatch.setattr(publish, "render_json", jsonfeed)
+    monkeypatch.setattr(publish.reuse, "render_xml_reusing", xml)
+    monkeypatch.setattr(publish.reuse, "render_json_reusing", jsonfeed)
     return rendered, publish_all(store, config, NOW).written
 
 

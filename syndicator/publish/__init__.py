@@ -19,21 +19,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
 from syndicator import __version__
 from syndicator.config import Config, FeedConfig
-from syndicator.publish import archive
+from syndicator.publish import archive, reuse
 from syndicator.publish.feedext import ping_hub
 from syndicator.publish.files import publish_lock, remove_stale_temp_files, write_changed
-from syndicator.publish.items import Item, build_items, feed_story_ids
+from syndicator.publish.items import Item, build_items, feed_story_ids, load_stories
 from syndicator.publish.jsonfeed import render_json
 from syndicator.publish.pages import FeedSummary, render_index, render_opml
 from syndicator.publish.stats import read_daily_activity
 from syndicator.publish.xmlfeeds import render_xml
 from syndicator.store import Store
 from syndicator.store.locks import publish_lock as store_publish_lock
-from syndicator.store.schema import FeedStateRow, StoryRow
+from syndicator.store.schema import FeedStateRow
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +113,19 @@ def _publish_all(store: Store, config: Config, now: datetime, signature: str = "
             (out / n).is_file() for n in _file_names(feed, archived[feed.name])
         ):
             continue  # rendered from exactly these inputs last time, and its files are in place
+        # Each item's entry rendered once per process and content (publish/reuse.py): same bytes.
         files = {
-            f"{feed.name}.rss": render_xml(
+            f"{feed.name}.rss": reuse.render_xml_reusing(
                 "rss", feed_id=feed_id(feed.name), self_url=f"{base}{feed.name}.rss",
-                updated=updated[feed.name], items=summary.items, **common,
+                updated=updated[feed.name], items=summary.items, hashes=settled.hashes, **common,
             ),
-            f"{feed.name}.atom": render_xml(
+            f"{feed.name}.atom": reuse.render_xml_reusing(
                 "atom", feed_id=feed_id(feed.name), self_url=f"{base}{feed.name}.atom",
-                updated=updated[feed.name], items=summary.items, **common,
+                updated=updated[feed.name], items=summary.items, hashes=settled.hashes, **common,
             ),
-            f"{feed.name}.json": render_json(self_url=f"{base}{feed.name}.json", items=summary.items, **common),
+            f"{feed.name}.json": reuse.render_json_reusing(
+                self_url=f"{base}{feed.name}.json", items=summary.items, hashes=settled.hashes, **common,
+            ),
         }
         if feed.archive:
             files.update(_archive_files(feed, summary, archived[feed.name], base, common, files))
@@ -211,10 +212,10 @@ def _settle(
     with store.session() as s:
         per_feed = {f.name: feed_story_ids(s, config, archive.window(f), now) for f in config.feeds}
         wanted = list(dict.fromkeys(i for ids in per_feed.values() for i in ids))
+        stories = load_stories(s, wanted)  # once: the items are made from them and their dates settled here
         items = {i.id: i for i in build_items(
-            s, wanted, config.merge.headline, config.merge.level, config.related.limit
+            s, wanted, config.merge.headline, config.merge.level, config.related.limit, stories=stories
         )}
-        stories = {r.id: r for r in s.scalars(select(StoryRow).where(StoryRow.id.in_(wanted)))}
         hashes: dict[str, str] = {}
         for sid, item in list(items.items()):
             story = stories[sid]

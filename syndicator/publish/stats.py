@@ -4,29 +4,29 @@ The days come from the data, never from the clock: the window is the
 ``days`` UTC days ending at the day of the newest article's ``fetched_at``,
 so the same store always gives the same numbers (and the same page bytes).
 
-The database counts, grouped by day number (a CASE over the days' bounds),
-over the rows of that window only (indexes on ``articles.fetched_at`` and
-``stories.created_at``): the cost follows the window's activity, never the
-store's size, and the SQL is the same on SQLite and PostgreSQL.
+The database counts, in one statement of range counts per day over the window's
+entries of three indexes (``articles.fetched_at``, the partial index of joined
+articles' ``fetched_at``, ``stories.created_at``), never a table row: the cost
+follows the window's activity, never the store's size, and the SQL is the same on
+SQLite and PostgreSQL (comparisons only, no dialect-specific date function).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from syndicator.store.schema import ArticleRow, StoryRow
+from syndicator.store.schema import JOINED_SQL, ArticleRow, StoryRow
 
 if TYPE_CHECKING:
     from syndicator.store import Store
 
 DAYS = 14
-# An article with one of these rules started a story of its own; any other rule joined one.
-_NOT_MERGES = frozenset({"new", "unmerged"})
 
 
 @dataclass(frozen=True)
@@ -55,55 +55,46 @@ class DailyActivity:
 
 
 def daily_activity(s: Session, days: int = DAYS) -> DailyActivity:
-    newest = s.scalar(select(func.max(ArticleRow.fetched_at)))  # ix_articles_fetched_at: no scan
+    newest = s.scalar(select(func.max(ArticleRow.fetched_at)))  # ix_articles_fetched_at: one probe
     if newest is None:
         return DailyActivity(())
     last = newest.astimezone(UTC).date()
     first = last - timedelta(days=days - 1)
     bounds = [datetime.combine(first + timedelta(days=k), time(), UTC) for k in range(days + 1)]
 
-    # Counted by the database, one row per day back: reading every article of the window into Python
-    # cost most of a publish once the window held ~10k articles.
-    rule = ArticleRow.merge_reason["rule"].as_string()
-    # One NOT IN, so the JSON is read once per row; a missing rule (NULL) is no merge, as "" is.
-    joined = rule.not_in(sorted({"", *_NOT_MERGES}))
-    a_day = _day_number(ArticleRow.fetched_at, bounds)
-    articles: dict[int, tuple[int, int]] = {
-        day: (n, merged or 0)
-        for day, n, merged in s.execute(
-            select(a_day, func.count(), func.sum(case((joined, 1), else_=0)))
-            .where(ArticleRow.fetched_at >= bounds[0], ArticleRow.fetched_at < bounds[-1])
-            .group_by(a_day)
-        )
-    }
-    s_day = _day_number(StoryRow.created_at, bounds)
-    stories: dict[int, int] = {
-        day: n
-        for day, n in s.execute(
-            select(s_day, func.count())
-            .where(StoryRow.created_at >= bounds[0], StoryRow.created_at < bounds[-1])
-            .group_by(s_day)
-        )
-    }
+    values = {f"b{k}": bound for k, bound in enumerate(bounds)}
+    counts = s.execute(_counts_statement(days), values).one()
     return DailyActivity(
         tuple(
-            DayCount(first + timedelta(days=k), articles.get(k, (0, 0))[0], stories.get(k, 0),
-                     articles.get(k, (0, 0))[1])
+            DayCount(first + timedelta(days=k), counts[k], counts[2 * days + k], counts[days + k])
             for k in range(days)
         )
     )
 
 
-def _day_number(column, bounds: list[datetime], lo: int = 0, hi: int | None = None):
-    """Which of the days lo..hi-1 (0 = the first) ``column`` falls in, given it falls in one of them:
-    comparisons only, so the same SQL runs on SQLite and PostgreSQL (no dialect-specific date functions).
-    Halving the days each time costs 4 comparisons a row for 14 days, where a flat CASE costs up to 13."""
-    hi = len(bounds) - 1 if hi is None else hi
-    if hi - lo == 1:
-        return literal(lo)
-    mid = (lo + hi) // 2
-    return case((column < bounds[mid], _day_number(column, bounds, lo, mid)),
-                else_=_day_number(column, bounds, mid, hi))
+@cache
+def _counts_statement(days: int):
+    """One row: the articles of each day, then their merges, then the stories created, ``days`` counts
+    each, the day bounds ``b0``..``b{days}`` bound at execution. One statement, built and compiled once,
+    of range counts that each read an index alone: ix_articles_fetched_at, the partial
+    ix_articles_joined_fetched_at (its predicate is JOINED_SQL, written here identically, so the planner
+    may use it) and ix_stories_created_at. Reading merge_reason from every article row of the window was
+    most of an unchanged publish over 1M articles; a range count per day, rather than grouping rows by a
+    computed day number (a CASE and a sort of every row), costs a tenth of that grouping (0.8 against
+    7 ms for the 18.7k articles of the 1M benchmark store's window)."""
+    bounds = [bindparam(f"b{k}", type_=ArticleRow.fetched_at.type) for k in range(days + 1)]
+
+    def per_day(column, *where):
+        return [
+            select(func.count()).where(column >= bounds[k], column < bounds[k + 1], *where).scalar_subquery()
+            for k in range(days)
+        ]
+
+    return select(
+        *per_day(ArticleRow.fetched_at),
+        *per_day(ArticleRow.fetched_at, text(JOINED_SQL)),
+        *per_day(StoryRow.created_at),
+    )
 
 
 def read_daily_activity(store: Store, days: int = DAYS) -> DailyActivity:

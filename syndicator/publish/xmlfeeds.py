@@ -32,13 +32,16 @@ def render_xml(
     items: Sequence[Item],
     hub_url: str = "",
     icon: str = "",
+    media: bool | None = None,
 ) -> bytes:
     """``fmt`` is "rss" or "atom"; ``hub_url``, when set, is advertised as the feed's WebSub hub;
-    ``icon``, an image URL, is RSS's ``<image>`` and Atom's ``<icon>``."""
+    ``icon``, an image URL, is RSS's ``<image>`` and Atom's ``<icon>``. ``media``: whether the Media RSS
+    namespace is declared, by default when an item has an image (publish/reuse.py renders a few of a
+    feed's items with the declarations of the whole feed)."""
     fg = FeedGenerator()
     if fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)
-    if any(_image(i) for i in items):
+    if any(_image(i) for i in items) if media is None else media:
         fg.load_extension("media", atom=True, rss=True)
     ext = feedext.register(fg)  # before the entries: feedgen gives each entry its part on add_entry
     if hub_url:
@@ -108,6 +111,11 @@ def _entry(fg: FeedGenerator, item: Item, fmt: str) -> None:
             fe.enclosure(enc["url"], length, media)
         else:
             ext.link(rel="enclosure", href=enc["url"], type=media, length=length)
+
+
+def has_image(items: Sequence[Item]) -> bool:
+    """Whether the Media RSS namespace is declared for a feed of these items."""
+    return any(_image(i) for i in items)
 
 
 def _image(item: Item) -> bool:

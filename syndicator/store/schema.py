@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import false
@@ -111,6 +112,13 @@ class StoryRow(Base):
     item_hash: Mapped[str] = mapped_column(String(64), default="")
 
 
+# An article that joined an existing story (its merge rule is neither "new" nor "unmerged"; a missing rule,
+# NULL, is no merge). The same SQL text is the predicate of ix_articles_joined_fetched_at and the condition
+# publish/stats.py counts merges with: a planner uses a partial index only for a query whose WHERE contains
+# the index's own predicate. ``->>`` reads a JSON member as text on SQLite (>= 3.38) and PostgreSQL alike.
+JOINED_SQL = "(merge_reason ->> 'rule') NOT IN ('', 'new', 'unmerged')"
+
+
 class ArticleRow(Base):
     __tablename__ = "articles"
     __table_args__ = (
@@ -118,6 +126,9 @@ class ArticleRow(Base):
         Index("ix_articles_canonical_url", "canonical_url"),
         Index("ix_articles_body_hash", "body_hash"),
         Index("ix_articles_story_id", "story_id"),
+        # The index page's per-day merge counts, from the index alone (migration 0009).
+        Index("ix_articles_joined_fetched_at", "fetched_at",
+              sqlite_where=text(JOINED_SQL), postgresql_where=text(JOINED_SQL)),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:…
