@@ -1,7 +1,7 @@
 """The cheap bounds of linking and merging are sound, and the compact scores are the full ones.
 
-``relate.unrelated`` lets the store skip a related candidate without the full comparison: a wrong
-"unrelated" would silently drop a link. So,
+``relate.unrelated`` lets the store skip a related candidate, ``similarity.apart`` a merge candidate,
+without the full comparison: a wrong "unrelated"/"apart" would silently drop a link or a merge. So,
 on real texts (the fixtures under tests/) and on random ones (Hypothesis): whenever a bound says so,
 the full comparison says no link / no match; and what the store computes from a candidate's
 ``relate.Compact`` is exactly (to the bit) what ``relate.relate`` computed from two full profiles.
@@ -86,12 +86,22 @@ def check_related_pair(a: Fingerprint, b: Fingerprint) -> bool:
     return rejected
 
 
+def check_merge_pair(a: Fingerprint, b: Fingerprint) -> bool:
+    rejected = similarity.apart(a, b)
+    assert rejected == similarity.apart(b, a)
+    if rejected:
+        assert similarity.compare(a, b, "article") is None, (a.title, b.title)
+    return rejected
+
+
 def test_bounds_sound_on_real_texts() -> None:
     fps = _real_fingerprints()
     pairs = list(itertools.combinations(fps, 2))
     related_rejected = sum(check_related_pair(a, b) for a, b in pairs)
-    # and it does reject: otherwise it would be sound only by never saying anything
+    merge_rejected = sum(check_merge_pair(a, b) for a, b in pairs)
+    # and they do reject: otherwise they would be sound only by never saying anything
     assert related_rejected > len(pairs) // 4
+    assert merge_rejected > 0
 
 
 def test_compact_carries_what_linking_reads() -> None:
@@ -143,3 +153,4 @@ def _pair(draw) -> tuple[Fingerprint, Fingerprint]:
 def test_bounds_sound_on_random_texts(pair: tuple[Fingerprint, Fingerprint]) -> None:
     a, b = pair
     check_related_pair(a, b)
+    check_merge_pair(a, b)
