@@ -208,7 +208,7 @@ def _index_keys(fp: Fingerprint) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Compact:
-    """What :func:`relate` and :func:`tentative` read of a candidate article, about 2.5 KB.
+    """What :func:`relate` and :func:`tentative` read of a candidate article: about 4 KB (tracemalloc).
 
     A decoded fingerprint with its memoised sets takes about 80 KB, so the store can keep only ~1,500 of
     them, while the related window (14 days) holds every article of a 10,000-article store: most related
@@ -222,7 +222,6 @@ class Compact:
     informative: bool  # similarity.body_informative
     title: tuple[str, ...]  # the headline's tokens (for compounds)
     title_words: frozenset[str]  # informative headline words and the slug's words (_headlines' sets)
-    joins: frozenset[str]  # compounds of two adjacent headline words (_joined can use only these)
     title_names: tuple[str, ...]
     lead: str | None  # _lead
     published: datetime | None  # None when unknown or unreadable (hours_apart says None then)
@@ -242,20 +241,18 @@ def _make_compact(fp: Fingerprint) -> Compact:
             published = datetime.fromisoformat(fp.published)
         except ValueError:
             published = None
-    title_words = frozenset(sys.intern(t) for t in fp.title if _word(t)) | slug_words(fp)
-    joins = frozenset(
-        x + y for x, y in itertools.pairwise(fp.title) if len(x + y) >= JOIN_MIN_CHARS and _word(x + y)
-    )
+    # strings interned: a compact outlives its fingerprint, and its words are every compact's words
+    title_words = frozenset(map(sys.intern, {t for t in fp.title if _word(t)} | slug_words(fp)))
+    lead = _lead(fp)
     return Compact(
         words=tuple(map(sys.intern, words)),
-        weights=array("d", (weights[w] for w in words)),
+        weights=array("d", [weights[w] for w in words]),  # from a list: allocated to size
         norm=_norm(weights),
         informative=similarity.body_informative(fp),
-        title=fp.title,
+        title=tuple(map(sys.intern, fp.title)),
         title_words=title_words,
-        joins=joins,
-        title_names=fp.title_names,
-        lead=_lead(fp),
+        title_names=tuple(map(sys.intern, fp.title_names)),
+        lead=None if lead is None else sys.intern(lead),
         published=published,
     )
 
@@ -270,9 +267,15 @@ def unrelated(me: Compact, mine: dict[str, float], other: Compact) -> bool:
         return _dot_cosine(mine, me.norm, other) < MIN_COSINE
     return (
         me.title_words.isdisjoint(other.title_words)
-        and me.joins.isdisjoint(other.title_words)
-        and other.joins.isdisjoint(me.title_words)
+        and not _compounds(me.title, other.title_words)
+        and not _compounds(other.title, me.title_words)
     )
+
+
+def _compounds(title: tuple[str, ...], theirs: frozenset[str]) -> bool:
+    """Whether two adjacent words of ``title`` make a word of ``theirs``: the only way :func:`_joined` adds
+    a word (not kept in the Compact: a new string per pair, most of them never used)."""
+    return any(x + y in theirs for x, y in itertools.pairwise(title))
 
 
 def _dot_cosine(mine: dict[str, float], norm: float, other: Compact) -> float:

@@ -179,9 +179,10 @@ class Match:
 class BodyHashes:
     """An article's body shingles hashed to ints, made once per article: what :func:`apart` reads.
 
-    A set of ints is built faster and takes a third of the memory of the set of 3-tuples of words that the
-    full comparison reads, and most merge candidates of an article with an informative body have another
-    one (a shared headline word or name found them): for those the tuples are never built."""
+    Most merge candidates of an article with an informative body have another one (a shared headline word
+    or name found them), and 99% of the comparisons of a replay (bench/scale_replay.py 20 x 50) are proven
+    no match by the hashes alone: the full comparison's headline sets, shingle intersection, shared words
+    and signals are never built for them (docs/bench_relate_cache.md)."""
 
     hashes: frozenset[int]  # hash() of each distinct shingle (two shingles may share one)
     count: int  # how many distinct shingles: len(_body_shingles), >= len(hashes)

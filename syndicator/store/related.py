@@ -177,7 +177,7 @@ class _Cache:
 FP_CACHE_SIZE = 1536
 _FP_CACHE = _Cache(FP_CACHE_SIZE)
 
-# What linking reads of a candidate (relate.Compact, about 2.5 KB), for many more articles than the full
+# What linking reads of a candidate (relate.Compact, about 4 KB), for many more articles than the full
 # fingerprints: the related window (14 days) holds every article of a 10,000-article store, and a candidate
 # missing from the fingerprint cache was decoded and profiled again (~0.5 ms) for every new article that
 # listed it (py-spy, bench/scale_replay.py 80 x 50). Same keys, so never stale either.
