@@ -173,8 +173,10 @@ class _Cache:
 # even with other processes writing the same database; ``forget`` drops an article's entries when this process
 # rewrites it. The same stored articles are candidates of many new ones (popular headline words); decoding their
 # JSON and rebuilding their word sets for each was most of a cold refresh's time (py-spy, bench/scale_run.py
-# 40 x 50). Bounded: a cached fingerprint with its memoised sets takes about 80 KB (docs/benchmarks.md).
-FP_CACHE_SIZE = 1536
+# 40 x 50). Bounded: a cached fingerprint with its memoised sets takes about 80 KB (docs/benchmarks.md); 1,024
+# of them since linking reads candidates from the compact cache below: peak RSS of a 200 x 50 cold refresh
+# 342 -> 281 MB, same time (was 1,536: docs/bench_relate_cache.md).
+FP_CACHE_SIZE = 1024
 _FP_CACHE = _Cache(FP_CACHE_SIZE)
 
 # What linking reads of a candidate (relate.Compact, about 4 KB), for many more articles than the full
