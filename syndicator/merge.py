@@ -73,6 +73,8 @@ def decide(
     """
     best: dict[str, tuple[similarity.Match, Candidate]] = {}
     for cand in candidates:
+        if level == "article" and similarity.apart(new, cand.fingerprint):
+            continue  # proven no match, without the full comparison
         match = similarity.compare(new, cand.fingerprint, level)
         if match is None:
             continue

@@ -39,8 +39,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import re
+import sys
+from array import array
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from syndicator import similarity
 from syndicator.similarity import STOPWORDS, Fingerprint, idf
@@ -202,48 +206,137 @@ def _index_keys(fp: Fingerprint) -> frozenset[str]:
     return frozenset(KEY_PREFIX + t for t in ranked[:KEY_TERMS])
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Compact:
+    """What :func:`relate` and :func:`tentative` read of a candidate article: about 4 KB (tracemalloc).
+
+    A decoded fingerprint with its memoised sets takes about 80 KB, so the store can keep only ~1,500 of
+    them, while the related window (14 days) holds every article of a 10,000-article store: most related
+    candidates were decoded and profiled again for every new article (py-spy, bench/scale_replay.py 80 x 50).
+    The profile is kept as its words, sorted (interned: shared by every compact that has them), and their
+    weights in the same order, which is the order :func:`_cosine` sums in, so the scores are the same bits."""
+
+    words: tuple[str, ...]  # the profile's words, sorted
+    weights: array  # their weights ("d"), in the same order
+    norm: float  # the profile's norm, as _norm computes it
+    informative: bool  # similarity.body_informative
+    title: tuple[str, ...]  # the headline's tokens (for compounds)
+    title_words: frozenset[str]  # informative headline words and the slug's words (_headlines' sets)
+    title_names: tuple[str, ...]
+    lead: str | None  # _lead
+    published: datetime | None  # None when unknown or unreadable (hours_apart says None then)
+
+
+def compact(fp: Fingerprint) -> Compact:
+    """The :class:`Compact` of ``fp`` (computed once per Fingerprint object)."""
+    return similarity._derived(fp, "relate_compact", lambda: _make_compact(fp))
+
+
+def _make_compact(fp: Fingerprint) -> Compact:
+    weights = profile(fp)
+    words = sorted(weights)
+    published = None
+    if fp.published:
+        try:
+            published = datetime.fromisoformat(fp.published)
+        except ValueError:
+            published = None
+    # strings interned: a compact outlives its fingerprint, and its words are every compact's words
+    title_words = frozenset(map(sys.intern, {t for t in fp.title if _word(t)} | slug_words(fp)))
+    lead = _lead(fp)
+    return Compact(
+        words=tuple(map(sys.intern, words)),
+        weights=array("d", [weights[w] for w in words]),  # from a list: allocated to size
+        norm=_norm(weights),
+        informative=similarity.body_informative(fp),
+        title=tuple(map(sys.intern, fp.title)),
+        title_words=title_words,
+        title_names=tuple(map(sys.intern, fp.title_names)),
+        lead=None if lead is None else sys.intern(lead),
+        published=published,
+    )
+
+
+def unrelated(me: Compact, mine: dict[str, float], other: Compact) -> bool:
+    """A cheap test that :func:`relate` and :func:`tentative` both say ``None`` for the articles of ``me``
+    (whose profile is ``mine``) and ``other``. Sound, never a guess: with informative bodies on both sides
+    it is relate's own cosine bar, computed without the shared words (tentative links need a headline-only
+    side); otherwise no headline word in common, even through a compound (both need one). ``False`` says
+    nothing: the full score decides. ``tests/test_compact_bounds.py`` checks it on fixtures and random texts."""
+    if me.informative and other.informative:
+        return _dot_cosine(mine, me.norm, other) < MIN_COSINE
+    return (
+        me.title_words.isdisjoint(other.title_words)
+        and not _compounds(me.title, other.title_words)
+        and not _compounds(other.title, me.title_words)
+    )
+
+
+def _compounds(title: tuple[str, ...], theirs: frozenset[str]) -> bool:
+    """Whether two adjacent words of ``title`` make a word of ``theirs``: the only way :func:`_joined` adds
+    a word (not kept in the Compact: a new string per pair, most of them never used)."""
+    return any(x + y in theirs for x, y in itertools.pairwise(title))
+
+
+def _dot_cosine(mine: dict[str, float], norm: float, other: Compact) -> float:
+    """``_cosine(mine, other's profile)`` to the last bit: the products of the shared words added in the
+    words' sorted order, as _cosine does (a word ``mine`` lacks adds an exact 0.0), all in C."""
+    dot = sum(map(operator.mul, map(mine.get, other.words, itertools.repeat(0.0)), other.weights))
+    return dot / (norm * other.norm) if norm and other.norm else 0.0
+
+
+def _weights(mine: dict[str, float], other: Compact) -> dict[str, float]:
+    """``other``'s weights of the words both profiles hold."""
+    return {w: x for w, x in zip(other.words, other.weights, strict=True) if w in mine}
+
+
 def relate(
     a: Fingerprint, b: Fingerprint, va: dict[str, float] | None = None, vb: dict[str, float] | None = None,
     *, event: bool = True,
 ) -> Link | None:
     """How ``a`` and ``b`` are related, or ``None``. Symmetric; the caller keeps
-    an article's own story (its variants) out. ``va``/``vb``: their profiles, when
-    the caller already has them (one article is compared with many). ``event=False``
-    leaves out the (costly) same-event check: every link is "same subject", and
-    :func:`with_event` can check the best ones afterwards."""
-    va = profile(a) if va is None else va
-    vb = profile(b) if vb is None else vb
-    if not va or not vb:
+    an article's own story (its variants) out. ``va``: ``a``'s profile, when the
+    caller already has it (``vb`` is accepted for the same reason; ``b`` is read
+    through its :class:`Compact`). ``event=False`` leaves out the (costly)
+    same-event check: every link is "same subject", and :func:`with_event` can
+    check the best ones afterwards."""
+    link = score(compact(a), profile(a) if va is None else va, compact(b))
+    return with_event(link, a, b) if event and link is not None else link
+
+
+def score(me: Compact, mine: dict[str, float], other: Compact) -> Link | None:
+    """:func:`relate` without the same-event check, for an article (``me``, its profile ``mine``) and a
+    candidate known by its :class:`Compact` alone."""
+    if not mine or not other.words:
         return None
-    cosine = _cosine(va, vb)
-    informative = similarity.body_informative(a) and similarity.body_informative(b)
+    cosine = _dot_cosine(mine, me.norm, other)
+    informative = me.informative and other.informative
     if informative:
         if cosine < MIN_COSINE:
             return None  # before the shared words are sorted: most of the 60 candidates stop here
     else:
-        title_cosine, title_shared = _headlines(a, b)
+        title_cosine, title_shared = _headlines(me, other)
         if (
             title_cosine < MIN_TITLE_COSINE
             or len(title_shared) < MIN_TITLE_SHARED
             or sum(idf(t) for t in title_shared) < MIN_TITLE_SHARED_INFO
         ):
             return None
-    shared = sorted(  # over the common words only: va holds hundreds of words
-        (t for t in va.keys() & vb.keys() if idf(t) >= MIN_SHARED_IDF), key=lambda t: (-(va[t] * vb[t]), t)
+    theirs = _weights(mine, other)
+    shared = sorted(  # over the common words only: a profile holds hundreds of words
+        (t for t in theirs if idf(t) >= MIN_SHARED_IDF), key=lambda t: (-(mine[t] * theirs[t]), t)
     )
     if informative and len(shared) < MIN_SHARED:
         return None
-    link = Link(round(cosine / _decay(a, b), 6), "same subject", tuple(shared[:SHOWN_WORDS]))
-    return with_event(link, a, b) if event else link
+    return Link(round(cosine / _decay(me, other), 6), "same subject", tuple(shared[:SHOWN_WORDS]))
 
 
-def _headlines(a: Fingerprint, b: Fingerprint) -> tuple[float, list[str]]:
+def _headlines(a: Fingerprint | Compact, b: Fingerprint | Compact) -> tuple[float, list[str]]:
     """Cosine of the headlines' informative words (with their URL slugs' words, compounds matched), and
     their shared words (idf >= MIN_TITLE_SHARED_IDF), the heaviest first."""
-    ta = {t for t in a.title if _word(t)}
-    tb = {t for t in b.title if _word(t)}
-    ta |= slug_words(a)
-    tb |= slug_words(b)
+    a = a if isinstance(a, Compact) else compact(a)
+    b = b if isinstance(b, Compact) else compact(b)
+    ta, tb = set(a.title_words), set(b.title_words)
     ta, tb = _joined(a.title, ta, tb), _joined(b.title, tb, ta)
     shared = sorted((t for t in ta & tb if idf(t) >= MIN_TITLE_SHARED_IDF), key=lambda t: (-idf(t), t))
     return _cosine(_title_profile(ta), _title_profile(tb)), shared
@@ -265,29 +358,34 @@ def tentative(
 ) -> Link | None:
     """A link between two headlines that :func:`relate` does not link, to be kept only when the word
     it rests on (its first shared word) names a subject in the stream (:data:`SUBJECT_SUPPORT`);
-    ``None`` when there is not even that. Symmetric."""
-    if similarity.body_informative(a) and similarity.body_informative(b):
+    ``None`` when there is not even that. Symmetric. ``va``/``vb`` as for :func:`relate`."""
+    return tentative_score(compact(a), profile(a) if va is None else va, compact(b))
+
+
+def tentative_score(me: Compact, mine: dict[str, float], other: Compact) -> Link | None:
+    """:func:`tentative` for an article (``me``, its profile ``mine``) and a candidate's :class:`Compact`."""
+    if me.informative and other.informative:
         return None
-    cosine, shared = _headlines(a, b)
-    decay = _decay(a, b)
+    cosine, shared = _headlines(me, other)
+    decay = _decay(me, other)
     if len(shared) >= MIN_TITLE_SHARED:
         if cosine < LOW_TITLE_COSINE or sum(idf(t) for t in shared) < MIN_TITLE_SHARED_INFO:
             return None
-        va = profile(a) if va is None else va
-        vb = profile(b) if vb is None else vb
         # scored as relate() scores a link; the word that needs support first
-        rest = sorted((t for t in va if t in vb and idf(t) >= MIN_SHARED_IDF and t != shared[0]),
-                      key=lambda t: (-(va[t] * vb[t]), t))
-        return Link(round(_cosine(va, vb) / decay, 6), "same subject", (shared[0], *rest[: SHOWN_WORDS - 1]))
+        theirs = _weights(mine, other)
+        rest = sorted((t for t in theirs if idf(t) >= MIN_SHARED_IDF and t != shared[0]),
+                      key=lambda t: (-(mine[t] * theirs[t]), t))
+        return Link(round(_dot_cosine(mine, me.norm, other) / decay, 6), "same subject",
+                    (shared[0], *rest[: SHOWN_WORDS - 1]))
     if len(shared) != 1:
         return None
     word = shared[0]
     if word in similarity._ENTITY_NOISE:  # "March", "Monday": capitals, no names
         return None
     name = idf(word) >= NAME_MIN_IDF and (
-        word in a.title_names or word in b.title_names or word not in similarity.DOC_FREQ
+        word in me.title_names or word in other.title_names or word not in similarity.DOC_FREQ
     )
-    lead = idf(word) >= LEAD_MIN_IDF and word == _lead(a) == _lead(b)
+    lead = idf(word) >= LEAD_MIN_IDF and word == me.lead == other.lead
     if name or lead:
         return Link(round(NAME_SCALE * cosine / decay, 6), NAME_KIND, (word,))
     return None
@@ -339,8 +437,13 @@ def with_event(link: Link, a: Fingerprint, b: Fingerprint) -> Link:
     return Link(round(link.score + EVENT_BONUS / _decay(a, b), 6), "same event", link.shared)
 
 
-def _decay(a: Fingerprint, b: Fingerprint) -> float:
-    hours = similarity.hours_apart(a, b)
+def _decay(a: Fingerprint | Compact, b: Fingerprint | Compact) -> float:
+    if isinstance(a, Compact) and isinstance(b, Compact):
+        # similarity.hours_apart on the parsed dates: timedelta.total_seconds() is exact, so the same value
+        hours = (None if a.published is None or b.published is None
+                 else abs((a.published - b.published).total_seconds()) / 3600.0)
+    else:
+        hours = similarity.hours_apart(a, b)
     return 1.0 if hours is None else 1.0 + hours / RECENCY_HOURS
 
 

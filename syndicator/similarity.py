@@ -103,9 +103,12 @@ from syndicator.fingerprints import (  # noqa: F401
 )
 
 __all__ = [
+    "BodyHashes",
     "Doc",
     "Fingerprint",
     "Match",
+    "apart",
+    "body_hashes",
     "compare",
     "fingerprint",
     "fingerprint_from_dict",
@@ -170,6 +173,56 @@ class Match:
 
 # ----------------------------------------------------------------------------
 # compare
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BodyHashes:
+    """An article's body shingles hashed to ints, made once per article: what :func:`apart` reads.
+
+    Most merge candidates of an article with an informative body have another one (a shared headline word
+    or name found them), and 99% of the comparisons of a replay (bench/scale_replay.py 20 x 50) are proven
+    no match by the hashes alone: the full comparison's headline sets, shingle intersection, shared words
+    and signals are never built for them (docs/bench_relate_cache.md)."""
+
+    hashes: frozenset[int]  # hash() of each distinct shingle (two shingles may share one)
+    count: int  # how many distinct shingles: len(_body_shingles), >= len(hashes)
+    body_class: int  # _body_class
+
+
+def body_hashes(fp: Fingerprint) -> BodyHashes:
+    """The :class:`BodyHashes` of ``fp`` (computed once per Fingerprint object)."""
+    return _derived(fp, "body_hashes", lambda: _make_body_hashes(fp))
+
+
+def _make_body_hashes(fp: Fingerprint) -> BodyHashes:
+    toks = fp.body
+    cls = _body_class(fp)
+    if cls < 2:
+        return BodyHashes(frozenset(), 0, cls)  # apart() needs informative bodies on both sides
+    shingles = fp.__dict__.get("_memo", {}).get("body_shingles")
+    if shingles is None:
+        # the tuples _shingles makes (an informative body has 5 words at least), hashed and not kept
+        shingles = set(zip(*(toks[i:] for i in range(3)), strict=False))
+    return BodyHashes(frozenset(map(hash, shingles)), len(shingles), cls)
+
+
+def apart(a: Fingerprint, b: Fingerprint) -> bool:
+    """A cheap proof that ``compare(a, b, "article")`` is ``None``: two informative bodies, no shared
+    specific URL, and body containment below PARTIAL_BODY, bounded from above with hashed shingles
+    (every article rule needs that much containment, or a headline match, which two informative bodies
+    that agree less never get). ``False`` says nothing: the full comparison decides. Event level: no.
+
+    Hash collisions only make the bound looser: a shared shingle hashes alike on both sides, and at most
+    ``count - len(hashes)`` shingles of a body are lost to collisions inside it."""
+    if a.url and a.url == b.url and _url_is_specific(a.url):
+        return False
+    ha, hb = body_hashes(a), body_hashes(b)
+    if ha.body_class != 2 or hb.body_class != 2:
+        return False
+    slack = min(ha.count - len(ha.hashes), hb.count - len(hb.hashes))
+    common = len(ha.hashes & hb.hashes) + slack  # >= len(_body_shingles(a) & _body_shingles(b))
+    return common / min(ha.count, hb.count) < PARTIAL_BODY
+
 
 
 def compare(a: Fingerprint, b: Fingerprint, level: str = "article") -> Match | None:

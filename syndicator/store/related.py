@@ -73,24 +73,27 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     keep = set(relate.shortlist([(c.id, shared[c.id]) for c in cands], MAX_CANDIDATES, 2 * MAX_CANDIDATES))
     cands = [c for c in cands if c.id in keep]
     # a page's full text, fetched later, changes the fingerprint but not the content hash
-    fps = fingerprints(s, [(c.id, f"{c.content_hash}:{c.full_text_status}") for c in cands])
-    mine = relate.profile(fp)
+    keyed = [(c.id, (c.id, f"{c.content_hash}:{c.full_text_status}")) for c in cands]
+    comps = compacts(s, [key for _, key in keyed])
+    mine, me = relate.profile(fp), relate.compact(fp)
     found, tentative = [], []
-    for cand in cands:
-        other = fps.get((cand.id, f"{cand.content_hash}:{cand.full_text_status}"))
-        if other is None:
-            continue
-        theirs = relate.profile(other)
-        link = relate.relate(fp, other, mine, theirs, event=False)
+    for cid, key in keyed:
+        other = comps.get(key)
+        if other is None or relate.unrelated(me, mine, other):
+            continue  # unrelated: a cheap bound, where most of the 60 candidates stop
+        link = relate.score(me, mine, other)
         if link is not None:
-            found.append((link, cand.id, other))
-        elif (link := relate.tentative(fp, other, mine, theirs)) is not None:
-            tentative.append((link, cand.id, other))
+            found.append((link, cid, key))
+        elif (link := relate.tentative_score(me, mine, other)) is not None:
+            tentative.append((link, cid, key))
     # The same-event check costs as much as all the rest: only the best links can use it to rank higher
     # (ECB+ dev half: 7,016 comparisons for 496 articles, half of the refresh's time, before this limit).
     found.sort(key=lambda f: (-f[0].score, f[1]))
-    for n, (link, other_id, other) in enumerate(found[:EVENT_CHECKS]):
-        found[n] = (relate.with_event(link, fp, other), other_id, other)
+    # the full fingerprints, for these few only (from the cache, or decoded)
+    full = fingerprints(s, [key for _, _, key in found[:EVENT_CHECKS]])
+    for n, (link, other_id, key) in enumerate(found[:EVENT_CHECKS]):
+        if key in full:
+            found[n] = (relate.with_event(link, fp, full[key]), other_id, key)
     if tentative:
         # a name common in this stream is no name (the postings counts of this article's keys are at hand)
         tentative = [t for t in tentative if t[0].kind != relate.NAME_KIND
@@ -124,47 +127,78 @@ def _supported(s: Session, links: list[relate.Link], tentative: list) -> list:
     ]
 
 
+class _Cache:
+    """A bounded LRU of values by (article id, "content hash:full-text status"), with an index by article id:
+    ``forget`` runs for every article written, and scanning the whole cache for it was 2% of a cold refresh
+    (py-spy, bench/scale_replay.py 40 x 50)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[str, str], object] = OrderedDict()
+        self.ids: dict[str, set[tuple[str, str]]] = {}  # article id -> its keys (usually one)
+
+    def get(self, key: tuple[str, str]):  # the value's type is the cache's
+        value = self.entries.get(key)
+        if value is not None:
+            self.entries.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[str, str], value: object) -> None:
+        self.entries[key] = value
+        self.entries.move_to_end(key)
+        self.ids.setdefault(key[0], set()).add(key)
+
+    def trim(self) -> None:
+        while len(self.entries) > self.size:
+            key, _ = self.entries.popitem(last=False)
+            keys = self.ids.get(key[0])
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self.ids[key[0]]
+
+    def forget(self, article_id: str) -> None:
+        for key in self.ids.pop(article_id, ()):
+            self.entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.ids.clear()
+
+
 # Decoded fingerprints of recent articles, by (article id, "content hash:full-text status"), shared by merging
-# (candidates) and linking (related candidates), so that each is decoded and analysed once (the word sets and
-# profile memoised on it, see similarity._derived): a fingerprint is rewritten only when the entry's content
-# changes or its page is (re)fetched, which changes one of the two, so an entry is never stale, even with other
-# processes writing the same database; ``forget`` drops an article's entries when this process rewrites it.
-# The same stored articles are candidates of many new ones (popular headline words); decoding their JSON and
-# rebuilding their word sets for each was most of a cold refresh's time (py-spy, bench/scale_run.py 40 x 50).
-# Bounded: a cached fingerprint with its memoised sets takes about 80 KB (docs/benchmarks.md).
-_FP_CACHE: OrderedDict[tuple[str, str], Fingerprint] = OrderedDict()
-FP_CACHE_SIZE = 1536
+# (candidates) and linking (the same-event check of the best links), so that each is decoded and analysed once
+# (the word sets and profile memoised on it, see similarity._derived): a fingerprint is rewritten only when the
+# entry's content changes or its page is (re)fetched, which changes one of the two, so an entry is never stale,
+# even with other processes writing the same database; ``forget`` drops an article's entries when this process
+# rewrites it. The same stored articles are candidates of many new ones (popular headline words); decoding their
+# JSON and rebuilding their word sets for each was most of a cold refresh's time (py-spy, bench/scale_run.py
+# 40 x 50). Bounded: a cached fingerprint with its memoised sets takes about 80 KB (docs/benchmarks.md); 1,024
+# of them since linking reads candidates from the compact cache below: peak RSS of a 200 x 50 cold refresh
+# 342 -> 281 MB, same time (was 1,536: docs/bench_relate_cache.md).
+FP_CACHE_SIZE = 1024
+_FP_CACHE = _Cache(FP_CACHE_SIZE)
 
-
-# article id -> its keys in _FP_CACHE (usually one): ``forget`` runs for every article written, and scanning
-# the whole cache for it was 2% of a cold refresh (py-spy, bench/scale_replay.py 40 x 50).
-_CACHED_IDS: dict[str, set[tuple[str, str]]] = {}
-
-
-def _put(key: tuple[str, str], fp: Fingerprint) -> None:
-    _FP_CACHE[key] = fp
-    _CACHED_IDS.setdefault(key[0], set()).add(key)
-
-
-def _trim() -> None:
-    while len(_FP_CACHE) > FP_CACHE_SIZE:
-        key, _ = _FP_CACHE.popitem(last=False)
-        keys = _CACHED_IDS.get(key[0])
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del _CACHED_IDS[key[0]]
+# What linking reads of a candidate (relate.Compact, about 4 KB), for many more articles than the full
+# fingerprints: the related window (14 days) holds every article of a 10,000-article store, and a candidate
+# missing from the fingerprint cache was decoded and profiled again (~0.5 ms) for every new article that
+# listed it (py-spy, bench/scale_replay.py 80 x 50). Same keys, so never stale either.
+COMPACT_CACHE_SIZE = 16_384
+_COMPACT_CACHE = _Cache(COMPACT_CACHE_SIZE)
 
 
 def remember(row: ArticleRow, fp: Fingerprint) -> None:
     """Cache the fingerprint just stored for ``row``: new articles are the next ones' candidates."""
-    _put((row.id, f"{row.content_hash}:{row.full_text_status or ''}"), fp)
-    _trim()
+    key = (row.id, f"{row.content_hash}:{row.full_text_status or ''}")
+    _FP_CACHE.put(key, fp)
+    _FP_CACHE.trim()
+    _COMPACT_CACHE.put(key, relate.compact(fp))
+    _COMPACT_CACHE.trim()
 
 
 def forget(article_id: str) -> None:
-    for key in _CACHED_IDS.pop(article_id, ()):
-        _FP_CACHE.pop(key, None)
+    _FP_CACHE.forget(article_id)
+    _COMPACT_CACHE.forget(article_id)
 
 
 def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Fingerprint]:
@@ -176,7 +210,6 @@ def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str
         if fp is None:
             missing.append(key[0])
         else:
-            _FP_CACHE.move_to_end(key)
             found[key] = fp
     for start in range(0, len(missing), 500):  # stay under every database's parameter limit
         chunk = sorted(missing[start : start + 500])
@@ -184,8 +217,26 @@ def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str
             if fpd:
                 key = (aid, f"{digest}:{status}")
                 found[key] = similarity.fingerprint_from_dict(fpd)
-                _put(key, found[key])
-    _trim()
+                _FP_CACHE.put(key, found[key])
+    _FP_CACHE.trim()
+    return found
+
+
+def compacts(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], relate.Compact]:
+    """The :class:`relate.Compact` of each key's stored fingerprint, from its cache, else from the fingerprint."""
+    found: dict[tuple[str, str], relate.Compact] = {}
+    missing = []
+    for key in keys:
+        comp = _COMPACT_CACHE.get(key)
+        if comp is None:
+            missing.append(key)
+        else:
+            found[key] = comp
+    if missing:
+        for key, fp in fingerprints(s, missing).items():
+            found[key] = relate.compact(fp)
+            _COMPACT_CACHE.put(key, found[key])
+        _COMPACT_CACHE.trim()
     return found
 
 
