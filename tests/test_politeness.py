@@ -302,3 +302,23 @@ def test_each_host_keeps_its_own_connections_and_idle_hosts_past_the_cap_are_clo
         assert again is not ca
     pools.close()
     assert len(pools) == 0
+
+
+def test_fetched_results_wait_for_the_caller_in_a_bounded_window(polite):
+    """A caller slower than the network (a cold refresh storing) holds the fetching back: at most
+    concurrency + READY_AHEAD requests are sent before it takes its first result (all 150 were, before)."""
+    from syndicator.fetch import READY_AHEAD
+
+    polite.routes["/f.xml"] = lambda h: Reply(body=_feed("f"))
+    n = 150
+    concurrency = 4
+    with Fetcher(FetchConfig(concurrency=concurrency, per_host=4)) as fetcher:
+        results = fetcher.fetch_iter(FetchRequest(f"s{i}", polite.url("/f.xml")) for i in range(n))
+        first = next(results)
+        time.sleep(1.0)  # the pool has all the time it needs to run ahead, if it may
+        sent = len(polite.seen)
+        assert first.outcome == "ok"
+        assert concurrency < sent <= concurrency + READY_AHEAD + 1, sent
+        rest = list(results)
+    assert len(rest) == n - 1 and {r.outcome for r in rest} == {"ok"}
+    assert len(polite.seen) == n
