@@ -6,8 +6,14 @@ unprivileged user ``nobody`` with a temporary configuration on a free port) serv
 (Debian's) measures each, without and with a matching If-None-Match (a 304 answer): requests per second and
 p99 latency. Both servers run one process, so neither gets more cores than the other.
 
+With ``--repeat N`` the servers take turns N times (ours, nginx, ours, nginx, ...), so that a change in the
+machine's load hits both alike; each round's ratio is printed and the medians reported. ``--before-python``
+serves the same folder a third time with another checkout's interpreter (its code before a change), in
+the same rounds.
+
     bash bench/setup.sh        # wrk and nginx
-    python bench/serve_wrk.py [--duration 10] [--connections 50]
+    python bench/serve_wrk.py [--duration 10] [--connections 50] [--repeat 5]
+    python bench/serve_wrk.py --repeat 5 --before-python /path/to/old/checkout/.venv/bin/python
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +87,8 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--syndicator-python", default=str(ROOT / ".venv" / "bin" / "python"))
+    ap.add_argument("--before-python", help="also serve with this interpreter (another checkout's code)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds, the servers taking turns; medians reported")
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -103,8 +112,14 @@ def main() -> int:
               f"{atom.read_text().count('<entry>')} entries; wrk -t2 -c{args.connections} -d{args.duration}s; "
               f"load average {os.getloadavg()}", flush=True)
         ours_port, nginx_port = scale_feeds.free_port(), scale_feeds.free_port()
+        ports = {"syndicator": ours_port}
         procs.append(subprocess.Popen([*syn, "serve", "--host", "127.0.0.1", "--port", str(ours_port)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if args.before_python:
+            ports["before"] = scale_feeds.free_port()
+            procs.append(subprocess.Popen([args.before_python, *syn[1:], "serve", "--host", "127.0.0.1", "--port",
+                                           str(ports["before"])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        ports["nginx"] = nginx_port
         prefix = work / "nginx"
         (prefix / "tmp").mkdir(parents=True)
         (prefix / "nginx.conf").write_text(NGINX_CONF.format(prefix=prefix, port=nginx_port, root=work / "public"))
@@ -117,20 +132,34 @@ def main() -> int:
         if os.geteuid() == 0:  # never run the anchor as root
             nginx = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *nginx]
         procs.append(subprocess.Popen(nginx))
-        results = {}
-        for name, port in (("syndicator", ours_port), ("nginx", nginx_port)):
-            url = f"http://127.0.0.1:{port}/all.atom"
-            headers = wait_http(url)
-            results[name] = {"200": wrk(url, args), "304": wrk(url, args, headers["etag"])}
-            print(f"{name}: {results[name]}", flush=True)
-        print("\n| server | full body req/s | p99 ms | If-None-Match (304) req/s | p99 ms |")
+        etags = {name: wait_http(f"http://127.0.0.1:{port}/all.atom")["etag"] for name, port in ports.items()}
+        rounds: list[dict[str, dict]] = []
+        for n in range(args.repeat):
+            results = {}
+            for name, port in ports.items():
+                url = f"http://127.0.0.1:{port}/all.atom"
+                results[name] = {"200": wrk(url, args), "304": wrk(url, args, etags[name])}
+                print(f"{name}: {results[name]}", flush=True)
+            rounds.append(results)
+            print(f"# round {n + 1}: ours/nginx req/s " + ", ".join(
+                f"{kind} {results['syndicator'][kind]['rps'] / results['nginx'][kind]['rps']:.2f}"
+                for kind in ("200", "304")) + f"; load average {os.getloadavg()}", flush=True)
+        med = {name: {kind: {key: statistics.median(r[name][kind][key] for r in rounds) for key in ("rps", "p99_ms")}
+                      for kind in ("200", "304")} for name in ports}
+        print(f"\n| server | full body req/s | p99 ms | If-None-Match (304) req/s | p99 ms |"
+              f"  (median of {args.repeat})")
         print("|---|---|---|---|---|")
-        for name, r in results.items():
+        for name, r in med.items():
             print(f"| {name} | {r['200']['rps']:.0f} | {r['200']['p99_ms']:.2f} | {r['304']['rps']:.0f} | "
                   f"{r['304']['p99_ms']:.2f} |")
         for kind in ("200", "304"):
-            ratio = results["syndicator"][kind]["rps"] / results["nginx"][kind]["rps"]
-            print(f"ours/nginx req/s ({kind}): {ratio:.2f} (target >= 0.3)")
+            ratios = sorted(r["syndicator"][kind]["rps"] / r["nginx"][kind]["rps"] for r in rounds)
+            line = (f"ours/nginx req/s ({kind}): median {statistics.median(ratios):.2f}, "
+                    f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f}")
+            if "before" in ports:
+                before = sorted(r["before"][kind]["rps"] / r["nginx"][kind]["rps"] for r in rounds)
+                line += f"; before/nginx median {statistics.median(before):.2f}"
+            print(line + " (target >= 0.3)")
         print(f"# load average {os.getloadavg()}")
     finally:
         for p in procs:

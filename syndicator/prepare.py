@@ -86,10 +86,30 @@ class Preparer:
             # them holds. Not forkserver either: spawned workers are this process's own children, reaped by
             # it, so their CPU time is counted in its own (os.wait4 of a refresh, bench/scale_run.py).
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=ctx,
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
         return self._pool.submit(prepare, *args)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker's first act: leave when the refresh that started it is gone.
+
+    A refresh killed by SIGKILL (the OOM killer, a supervisor's timeout) runs no clean-up, and its workers,
+    blocked on a task queue whose writing end they hold themselves, would wait forever: orphans seen after
+    killing a 200 x 50 benchmark refresh (tests/test_prepare_pool.py).
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
+import os
 import re
 import signal
 import stat
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -37,7 +38,10 @@ from starlette.types import ASGIApp
 from syndicator import metrics
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from syndicator.config import Config
+    from syndicator.serve_protocol import Answer, FastPath
     from syndicator.store import Store
 
 CONTENT_TYPES = {
@@ -73,11 +77,23 @@ class CachedFile:
 class FileCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._prefix = str(folder) + os.sep
         self._files: dict[str, CachedFile] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str) -> CachedFile | None:
-        if not _SAFE_NAME.match(name) or Path(name).suffix not in CONTENT_TYPES:
+        cached = self._files.get(name)
+        if cached is not None:
+            # A name in the cache was checked when it came in: one stat, on a plain string (pathlib's
+            # objects were a tenth of a 304's cost on the fast path, docs/benchmarks.md section 11).
+            try:
+                st = os.stat(self._prefix + name)
+            except OSError:
+                self._files.pop(name, None)
+                return None
+            if (st.st_ino, st.st_mtime_ns, st.st_size) == cached.stamp:
+                return cached
+        elif not _SAFE_NAME.match(name) or Path(name).suffix not in CONTENT_TYPES:
             return None  # also what keeps "..", dot files and folders out
         path = self.folder / name
         try:
@@ -86,11 +102,9 @@ class FileCache:
             self._files.pop(name, None)
             return None
         if not stat.S_ISREG(st.st_mode):
+            self._files.pop(name, None)
             return None  # a folder is never listed, whatever its name
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        cached = self._files.get(name)
-        if cached is not None and cached.stamp == stamp:
-            return cached
         try:
             body = path.read_bytes()
         except OSError:
@@ -114,7 +128,7 @@ def create_app(
     *,
     health: HealthCheck | None = None,
     exposition: Callable[[], bytes] | None = None,
-) -> ASGIApp:
+) -> FeedApp:
     """The feeds in ``folder``, plus ``/healthz`` (``health``; without one it answers 503, "not
     configured") and ``/metrics`` (``exposition``; by default this process's counters only)."""
     cache = FileCache(folder)
@@ -201,6 +215,30 @@ def create_app(
     )
     app.router.redirect_slashes = False  # "/all.rss/" is not a feed: 404, not a redirect
 
+    def fast(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> Answer | None:
+        """``files_first``'s answer straight from the parser (``syndicator.serve_protocol``): the same
+        status, headers and body, or None for what must go through the app (anything not a plain
+        published file name, a percent-encoded or oversized target, too many headers)."""
+        if len(headers) > MAX_HEADERS or len(target) > MAX_TARGET or target[:1] != b"/":
+            return None
+        path = target.partition(b"?")[0]
+        if b"%" in path:
+            return None
+        name = "index.html" if path == b"/" else path[1:].decode("latin-1")
+        f = cache.get(name)
+        if f is None:
+            return None
+        inm = ims = None
+        accept_encoding = ""
+        for key, value in headers:  # the first of each, as in files_first
+            if key == b"if-none-match" and inm is None:
+                inm = value.decode("latin-1")
+            elif key == b"if-modified-since" and ims is None:
+                ims = value.decode("latin-1")
+            elif key == b"accept-encoding" and not accept_encoding:
+                accept_encoding = value.decode("latin-1")
+        return answer(name, f, method.decode("ascii"), inm, ims, accept_encoding)
+
     async def files_first(scope, receive, send):
         """A GET or HEAD of a served file is answered here, without Starlette's routing, request and
         response objects (most of the cost of a 304: 0.10x nginx's requests per second through them);
@@ -225,7 +263,19 @@ def create_app(
                 return
         await app(scope, receive, send)
 
-    return _limit_requests(files_first)
+    return FeedApp(_limit_requests(files_first), fast)
+
+
+class FeedApp:
+    """The ASGI app, and the same answers for published files as a plain function for the wire
+    protocol's fast path (``server_config``)."""
+
+    def __init__(self, app: ASGIApp, fast: FastPath) -> None:
+        self.app = app
+        self.fast = fast
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)
 
 
 class _RawResponse(Response):
@@ -295,6 +345,35 @@ def configured_app(config: Config, store: Store | None = None) -> tuple[ASGIApp,
     return app, reader
 
 
+def server_config(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 8080, access_log: bool = False, *, fast_path: bool = True
+) -> uvicorn.Config:
+    """uvicorn's configuration for ``app``: the protocol of ``syndicator.serve_protocol`` (httptools,
+    a cap on request heads, ``FeedApp.fast`` answered without the ASGI cycle unless ``fast_path`` is
+    false) when httptools is installed (a dependency; a missing one falls back to h11), our log handler,
+    no Server header."""
+    import uvicorn
+
+    try:
+        from syndicator.serve_protocol import protocol_class
+    except ImportError:  # httptools missing: h11, whose own cap on request heads is 64 KiB
+        http: Any = "h11"
+    else:
+        http = protocol_class(getattr(app, "fast", None) if fast_path else None)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=http,
+        log_level="info" if access_log else "warning",
+        log_config=None,  # our handler (syndicator.logs): one format, JSON lines too
+        access_log=access_log,
+        server_header=False,
+        limit_concurrency=1000,
+        timeout_graceful_shutdown=5,
+    )
+
+
 def run_server(
     folder: Path,
     host: str,
@@ -328,19 +407,7 @@ def run_server(
         def capture_signals(self):
             yield
 
-    server = Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="info" if access_log else "warning",
-            log_config=None,  # our handler (syndicator.logs): one format, JSON lines too
-            access_log=access_log,
-            server_header=False,
-            limit_concurrency=1000,
-            timeout_graceful_shutdown=5,
-        )
-    )
+    server = Server(server_config(app, host, port, access_log))
 
     def stop(signum: int, _frame: object) -> None:
         if on_stop is not None:

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from syndicator.config import load_config
 from syndicator.publish import LAST_PUBLISH
-from syndicator.serve import configured_app, create_app
+from syndicator.serve import configured_app, create_app, server_config
 from syndicator.store import FeedStateRow, Store
 from tests.conftest import Resource, free_port, sqlite_only, start_daemon, syndicator, wait_for_port, write_config
 from tests.feedmaker import It, long_body, rss2
@@ -27,7 +27,7 @@ from tests.feedmaker import It, long_body, rss2
 @contextlib.contextmanager
 def serving(app):
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)

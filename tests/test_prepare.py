@@ -82,3 +82,43 @@ def test_prepare_fingerprints_only_new_or_changed_entries(feed_server):
     assert sorted(done.fingerprints) == sorted([parsed.entries[0].guid, parsed.entries[2].guid])
     broken = prepare.prepare(b"<html>no feed</html>", "https://x/", "image/png", True, "s0", {}, datetime.now(UTC))
     assert broken.parsed is None and "not a feed" in broken.error
+
+
+def test_pool_workers_leave_when_the_refresh_is_killed(tmp_path):
+    """SIGKILL runs no clean-up: the workers notice their parent is gone and exit on their own."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import time\n"
+        "from syndicator.prepare import Preparer\n"
+        "if __name__ == '__main__':  # spawned workers import this module too\n"
+        "    p = Preparer(expected=100)\n"
+        "    p.submit(b'<rss/>', 'file:///x.xml', 'application/rss+xml', True, 's', {}, None).result()\n"
+        "    print(' '.join(str(pid) for pid in p._pool._processes), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers = [int(pid) for pid in parent.stdout.readline().split()]
+    assert workers, "the pool started no worker"
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # An exited worker reparented to an init that does not reap it stays a zombie: gone all the same.
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+
+    assert all(alive(pid) for pid in workers)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in workers), "orphaned parse workers still running"

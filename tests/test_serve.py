@@ -16,12 +16,12 @@ import httpx
 import pytest
 import uvicorn
 
-from syndicator.serve import create_app
+from syndicator.serve import create_app, server_config
 from tests.conftest import free_port, wait_for_port, write_config
 
 
-@pytest.fixture
-def client(tmp_path):
+@pytest.fixture(params=["fast path", "ASGI only"])
+def client(tmp_path, request):
     public = tmp_path / "public"
     public.mkdir()
     (public / "all.rss").write_bytes(b"<rss>one</rss>")
@@ -32,7 +32,8 @@ def client(tmp_path):
     (public / ".all.rss.123.tmp").write_bytes(b"half")
     (tmp_path / "secret.txt").write_bytes(b"secret")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(public, max_age=120), port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(create_app(public, max_age=120), port=port,
+                                          fast_path=request.param == "fast path"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)
