@@ -178,6 +178,7 @@ def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
     row.language = e.language
     row.updated = e.updated
     row.fingerprint = similarity.fingerprint_to_dict(fp)
+    row.merge_sketch = similarity.sketch_bytes(fp)
     row.body_hash = fp.body_hash or None
     if row.id:
         related.forget(row.id)
@@ -226,14 +227,14 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
         return [], frozenset()
     rows = s.execute(sql.MERGE_CANDIDATES, {"ids": sorted(ids)}).all()
     weak = {
-        aid for aid, _sid, _created, _digest, _status, source_id, published in rows
+        aid for aid, _sid, _created, _digest, _status, source_id, published, _url, _sketch in rows
         if _weak(shared.get(aid, ()), row.source_id == source_id, abs(published - row.published))
     }
     weak -= _same_subject(s, fp, weak)
     keyed = [
         (aid, sid, created, (aid, f"{digest}:{status}"))
-        for aid, sid, created, digest, status, _source_id, _published in rows
-        if aid not in weak
+        for aid, sid, created, digest, status, _source_id, _published, url, sketch in rows
+        if aid not in weak and not (level == "article" and _apart(fp, (aid, f"{digest}:{status}"), url, sketch))
     ]
     fps = related.fingerprints(s, [key for *_rest, key in keyed])
     cands = [merge.Candidate(aid, sid, created, fps[key]) for aid, sid, created, key in keyed if key in fps]
@@ -241,6 +242,20 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
     if fp.body_hash and _is_boilerplate(s, row, fp.body_hash, lo, hi):
         boilerplate = frozenset({fp.body_hash})
     return cands, boilerplate
+
+
+def _apart(fp: Fingerprint, key: tuple[str, str], url: str | None, sketch: bytes | None) -> bool:
+    """``similarity.apart(fp, candidate)``, from the candidate's cached fingerprint or, when not cached, its
+    stored sketch, so that a candidate proven no match is never decoded (``merge.decide`` skips exactly these:
+    the same decisions). Decoding it for ``apart`` alone was a fifth of a replay's samples (bench/scale_replay.py
+    80 x 50, py-spy: docs/bench_perf9.md), every time in a new process (warm-incremental refreshes).
+    ``False`` when neither is at hand: the candidate is decoded and ``merge.decide`` checks it."""
+    cached = related.cached_fingerprint(key)
+    if cached is not None:
+        return similarity.apart(fp, cached)
+    hashes = similarity.sketch_from_bytes(sketch)
+    # canonical_url is fingerprint.url: both are canonical_url(entry.url), written together by _fill
+    return hashes is not None and similarity.apart_from(fp, hashes, url or "")
 
 
 def _weak(shared: Sequence[str], same_source: bool, apart: timedelta) -> bool:

@@ -201,6 +201,11 @@ def forget(article_id: str) -> None:
     _COMPACT_CACHE.forget(article_id)
 
 
+def cached_fingerprint(key: tuple[str, str]) -> Fingerprint | None:
+    """The cached fingerprint of (article id, "content hash:full-text status"), if any (never the store)."""
+    return _FP_CACHE.get(key)
+
+
 def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Fingerprint]:
     """The stored fingerprint of each (article id, "content hash:full-text status"), from the cache or the store."""
     found: dict[tuple[str, str], Fingerprint] = {}
