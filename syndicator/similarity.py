@@ -291,7 +291,10 @@ def compare(a: Fingerprint, b: Fingerprint, level: str = "article") -> Match | N
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}")
-    m = _compare_article(a, b)
+    # At event level, apart() spares the article rules where they cannot match (merge.decide asks it itself at
+    # article level): the same-event check of related links ran _compare_article on pairs whose bodies
+    # share little, building both shingle sets (py-spy, bench/scale_replay.py 80 x 50: docs/bench_perf9.md).
+    m = None if level == "event" and apart(a, b) else _compare_article(a, b)
     if m is not None or level == "article":
         return m
     return _compare_event(a, b)
