@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from syndicator import merge, relate, similarity
 from syndicator.model import Entry
@@ -159,9 +159,20 @@ def _existing_articles(s: Session, source_id: int, guids: list[str]) -> dict[str
     found: dict[str, ArticleRow] = {}
     for start in range(0, len(guids), 500):  # stay under every database's parameter limit
         chunk = guids[start : start + 500]
-        stmt = select(ArticleRow).where(ArticleRow.source_id == source_id, ArticleRow.guid.in_(chunk))
+        stmt = (select(ArticleRow).where(ArticleRow.source_id == source_id, ArticleRow.guid.in_(chunk))
+                .options(*_NOT_READ))
         found.update((r.guid, r) for r in s.scalars(stmt))
     return found
+
+
+# What ingesting never reads of a stored article of the feed (it only overwrites them when the entry changed):
+# not loaded. A warm-incremental refresh loads every entry's row, nine in ten of them unchanged, and decoding
+# their fingerprints' JSON alone was 4% of its store time (py-spy, bench/scale_replay.py 80 x 50 generation 2:
+# docs/bench_perf9.md). Read anyway, each loads on first access, as ever.
+_NOT_READ = tuple(defer(c) for c in (
+    ArticleRow.summary, ArticleRow.content, ArticleRow.text, ArticleRow.fingerprint, ArticleRow.merge_sketch,
+    ArticleRow.full_text, ArticleRow.full_text_html, ArticleRow.merge_reason,
+))
 
 
 def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
