@@ -70,6 +70,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import struct
+import sys
+from array import array
 from dataclasses import dataclass
 
 # Re-exported: callers import the fingerprint side from here (syndicator.relate, the store, bench/).
@@ -108,6 +111,7 @@ __all__ = [
     "Fingerprint",
     "Match",
     "apart",
+    "apart_from",
     "body_hashes",
     "compare",
     "fingerprint",
@@ -115,6 +119,8 @@ __all__ = [
     "fingerprint_to_dict",
     "index_keys",
     "normalise_text",
+    "sketch_bytes",
+    "sketch_from_bytes",
     "tokens",
 ]
 
@@ -201,9 +207,54 @@ def _make_body_hashes(fp: Fingerprint) -> BodyHashes:
         return BodyHashes(frozenset(), 0, cls)  # apart() needs informative bodies on both sides
     shingles = fp.__dict__.get("_memo", {}).get("body_shingles")
     if shingles is None:
-        # the tuples _shingles makes (an informative body has 5 words at least), hashed and not kept
+        # the tuples _shingles makes (an informative body has 5 words at least), counted and not kept
         shingles = set(zip(*(toks[i:] for i in range(3)), strict=False))
-    return BodyHashes(frozenset(map(hash, shingles)), len(shingles), cls)
+    # A shingle's hash is the hash of its three word ids (ints hash alike in every process, str does not),
+    # so that the hashes can be stored with the article (merge_sketch) and read by another process.
+    ids = list(map(_word_id, toks))
+    return BodyHashes(frozenset(map(hash, zip(ids, ids[1:], ids[2:], strict=False))), len(shingles), cls)
+
+
+def _word_id(word: str) -> int:
+    """A word's 64-bit id, the same in every process (a str's hash() changes with each process)."""
+    value = _WORD_IDS.get(word)
+    if value is None:
+        value = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+        if len(_WORD_IDS) < 500_000:
+            _WORD_IDS[word] = value
+    return value
+
+
+_WORD_IDS: dict[str, int] = {}
+
+# The first 8 bytes of a stored sketch: a version and what this interpreter makes of hash() on int tuples
+# (the same in every CPython since 3.8 on 64-bit builds). A sketch written by a build that hashes otherwise,
+# or an older format, reads as None and the fingerprint is decoded instead: a sketch is only ever a shortcut.
+SKETCH_VERSION = 1
+_SKETCH_MAGIC = hash((SKETCH_VERSION, 1, 2, 3, sys.byteorder == "little", -(2**62)))
+_SKETCH_HEAD = struct.Struct("<qii")  # magic, body class, shingle count; then the hashes, array("q")
+
+
+def sketch_bytes(fp: Fingerprint) -> bytes:
+    """:func:`body_hashes` of ``fp`` as bytes, stored with the article (``articles.merge_sketch``).
+
+    A stored candidate's fingerprint was decoded (JSON, 70 us) and its shingles hashed again (170 us) in
+    every process that compared it, only for :func:`apart` to reject it (99% of merge comparisons); from
+    these bytes the same :class:`BodyHashes` costs 35 us (bench/scale_replay.py, docs/bench_perf9.md)."""
+    h = body_hashes(fp)
+    return _SKETCH_HEAD.pack(_SKETCH_MAGIC, h.body_class, h.count) + array("q", h.hashes).tobytes()
+
+
+def sketch_from_bytes(data: bytes | None) -> BodyHashes | None:
+    """The :class:`BodyHashes` that :func:`sketch_bytes` stored; ``None`` when absent or not readable here."""
+    if not data or len(data) < _SKETCH_HEAD.size:
+        return None
+    magic, cls, count = _SKETCH_HEAD.unpack_from(data)
+    if magic != _SKETCH_MAGIC:
+        return None
+    hashes = array("q")
+    hashes.frombytes(memoryview(data)[_SKETCH_HEAD.size:])
+    return BodyHashes(frozenset(hashes), count, cls)
 
 
 def apart(a: Fingerprint, b: Fingerprint) -> bool:
@@ -214,9 +265,15 @@ def apart(a: Fingerprint, b: Fingerprint) -> bool:
 
     Hash collisions only make the bound looser: a shared shingle hashes alike on both sides, and at most
     ``count - len(hashes)`` shingles of a body are lost to collisions inside it."""
-    if a.url and a.url == b.url and _url_is_specific(a.url):
+    return apart_from(a, body_hashes(b), b.url)
+
+
+def apart_from(a: Fingerprint, hb: BodyHashes, b_url: str) -> bool:
+    """:func:`apart` for ``a`` and an article known by its :class:`BodyHashes` and canonical URL only (a stored
+    candidate's :func:`sketch_from_bytes`, without decoding its fingerprint)."""
+    if a.url and a.url == b_url and _url_is_specific(a.url):
         return False
-    ha, hb = body_hashes(a), body_hashes(b)
+    ha = body_hashes(a)
     if ha.body_class != 2 or hb.body_class != 2:
         return False
     slack = min(ha.count - len(ha.hashes), hb.count - len(hb.hashes))
@@ -234,7 +291,10 @@ def compare(a: Fingerprint, b: Fingerprint, level: str = "article") -> Match | N
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}")
-    m = _compare_article(a, b)
+    # At event level, apart() spares the article rules where they cannot match (merge.decide asks it itself at
+    # article level): the same-event check of related links ran _compare_article on pairs whose bodies
+    # share little, building both shingle sets (py-spy, bench/scale_replay.py 80 x 50: docs/bench_perf9.md).
+    m = None if level == "event" and apart(a, b) else _compare_article(a, b)
     if m is not None or level == "article":
         return m
     return _compare_event(a, b)

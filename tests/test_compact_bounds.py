@@ -13,6 +13,9 @@ import csv
 import itertools
 import json
 import math
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -89,6 +92,9 @@ def check_related_pair(a: Fingerprint, b: Fingerprint) -> bool:
 def check_merge_pair(a: Fingerprint, b: Fingerprint) -> bool:
     rejected = similarity.apart(a, b)
     assert rejected == similarity.apart(b, a)
+    # the store reads a candidate's sketch (its stored bytes) instead of its fingerprint: the same answer
+    stored = similarity.sketch_from_bytes(similarity.sketch_bytes(b))
+    assert stored is not None and similarity.apart_from(a, stored, b.url) == rejected
     if rejected:
         assert similarity.compare(a, b, "article") is None, (a.title, b.title)
     return rejected
@@ -114,6 +120,31 @@ def test_compact_carries_what_linking_reads() -> None:
     assert relate.compact(a) is c  # memoised per fingerprint
     undated = similarity.fingerprint(Doc("No date", "", "", None, "A"))
     assert relate.compact(undated).published is None
+
+
+def test_sketch_is_the_same_in_every_process() -> None:
+    """A sketch is written by one process and read by others: a str's hash() differs between processes, so
+    the shingles' hashes must not depend on it."""
+    body = (FIXTURES / "related" / "six_states.txt").read_text(encoding="utf-8")
+    here = similarity.sketch_bytes(fp("Six states", body))
+    code = ("import sys; from datetime import datetime, UTC; from syndicator import similarity as s; "
+            "f = s.fingerprint(s.Doc('Six states', sys.stdin.read(), '', datetime(2026, 3, 1, 8, tzinfo=UTC), 'A'));"
+            "sys.stdout.write(s.sketch_bytes(f).hex())")
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], input=body, capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}, cwd=Path(__file__).parent.parent)
+        assert bytes.fromhex(out.stdout) == here
+    h, made = similarity.sketch_from_bytes(here), similarity.body_hashes(fp("Six states", body))
+    assert h is not None and (h.hashes, h.count, h.body_class) == (made.hashes, made.count, made.body_class)
+    assert h.body_class == 2 and h.count >= len(h.hashes) > 100
+
+
+def test_unreadable_sketch_is_none() -> None:
+    data = similarity.sketch_bytes(fp("Six states", (FIXTURES / "related" / "six_states.txt").read_text()))
+    assert similarity.sketch_from_bytes(None) is None and similarity.sketch_from_bytes(b"") is None
+    assert similarity.sketch_from_bytes(b"\0" * 8 + data[8:]) is None  # another version or hash(): decode instead
+    short = similarity.sketch_from_bytes(similarity.sketch_bytes(fp("A headline", "A short line.")))
+    assert short is not None and short.body_class < 2 and not short.hashes
 
 
 # --- random texts -----------------------------------------------------------------------------------

@@ -133,3 +133,36 @@ def test_update_sources_records_many_in_batches_and_keeps_the_lease_check(tmp_pa
     assert store.update_sources(updates[4:]) == {"s4"}  # without an owner: no lease check
     assert store.sources()["s4"].etag == '"s4"'
     store.close()
+
+
+def test_merge_sketch_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
+    """Merging rejects a stored candidate from its sketch (migration 0010) without decoding its fingerprint,
+    and an article without a sketch (stored before 0010) is still compared, from its fingerprint."""
+    from sqlalchemy import update
+
+    from syndicator import similarity
+    from syndicator.store import related
+
+    store = _store(tmp_path)
+    body = long_body("The glacier")
+    store.ingest("a", [_entry("1", "https://a.example/1", "Glacier Vatnajokull melts faster", body),
+                       _entry("2", "https://a.example/2", "Glacier Vatnajokull tourism grows",
+                              long_body("The tourism"))], NOW, 72 * 3600)
+    with store.session() as s:
+        rows = {r.guid: r for r in s.scalars(select(ArticleRow))}
+        for r in rows.values():
+            assert r.merge_sketch == similarity.sketch_bytes(similarity.fingerprint_from_dict(r.fingerprint))
+        first, second = rows["1"].id, rows["2"].id
+        # as if stored before migration 0010
+        s.execute(update(ArticleRow).where(ArticleRow.id == first).values(merge_sketch=None))
+        s.commit()
+    related._FP_CACHE.clear()  # a new process: nothing decoded yet
+    related._COMPACT_CACHE.clear()
+    later = NOW + timedelta(hours=1)
+    stats = store.ingest("b", [_entry("3", "https://b.example/3", "Vatnajokull glacier melting speeds up", body)],
+                         later, 72 * 3600)
+    assert stats.merged == 1  # found through the fingerprint of the sketchless article
+    decoded = {key[0] for key in related._FP_CACHE.entries}
+    assert first in decoded  # compared: no sketch
+    assert second not in decoded  # a candidate (two headline words), rejected by its sketch alone
+    store.close()

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from syndicator import merge, relate, similarity
 from syndicator.model import Entry
@@ -159,9 +159,20 @@ def _existing_articles(s: Session, source_id: int, guids: list[str]) -> dict[str
     found: dict[str, ArticleRow] = {}
     for start in range(0, len(guids), 500):  # stay under every database's parameter limit
         chunk = guids[start : start + 500]
-        stmt = select(ArticleRow).where(ArticleRow.source_id == source_id, ArticleRow.guid.in_(chunk))
+        stmt = (select(ArticleRow).where(ArticleRow.source_id == source_id, ArticleRow.guid.in_(chunk))
+                .options(*_NOT_READ))
         found.update((r.guid, r) for r in s.scalars(stmt))
     return found
+
+
+# What ingesting never reads of a stored article of the feed (it only overwrites them when the entry changed):
+# not loaded. A warm-incremental refresh loads every entry's row, nine in ten of them unchanged, and decoding
+# their fingerprints' JSON alone was 4% of its store time (py-spy, bench/scale_replay.py 80 x 50 generation 2:
+# docs/bench_perf9.md). Read anyway, each loads on first access, as ever.
+_NOT_READ = tuple(defer(c) for c in (
+    ArticleRow.summary, ArticleRow.content, ArticleRow.text, ArticleRow.fingerprint, ArticleRow.merge_sketch,
+    ArticleRow.full_text, ArticleRow.full_text_html, ArticleRow.merge_reason,
+))
 
 
 def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
@@ -178,6 +189,7 @@ def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
     row.language = e.language
     row.updated = e.updated
     row.fingerprint = similarity.fingerprint_to_dict(fp)
+    row.merge_sketch = similarity.sketch_bytes(fp)
     row.body_hash = fp.body_hash or None
     if row.id:
         related.forget(row.id)
@@ -226,14 +238,14 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
         return [], frozenset()
     rows = s.execute(sql.MERGE_CANDIDATES, {"ids": sorted(ids)}).all()
     weak = {
-        aid for aid, _sid, _created, _digest, _status, source_id, published in rows
+        aid for aid, _sid, _created, _digest, _status, source_id, published, _url, _sketch in rows
         if _weak(shared.get(aid, ()), row.source_id == source_id, abs(published - row.published))
     }
     weak -= _same_subject(s, fp, weak)
     keyed = [
         (aid, sid, created, (aid, f"{digest}:{status}"))
-        for aid, sid, created, digest, status, _source_id, _published in rows
-        if aid not in weak
+        for aid, sid, created, digest, status, _source_id, _published, url, sketch in rows
+        if aid not in weak and not (level == "article" and _apart(fp, (aid, f"{digest}:{status}"), url, sketch))
     ]
     fps = related.fingerprints(s, [key for *_rest, key in keyed])
     cands = [merge.Candidate(aid, sid, created, fps[key]) for aid, sid, created, key in keyed if key in fps]
@@ -241,6 +253,20 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
     if fp.body_hash and _is_boilerplate(s, row, fp.body_hash, lo, hi):
         boilerplate = frozenset({fp.body_hash})
     return cands, boilerplate
+
+
+def _apart(fp: Fingerprint, key: tuple[str, str], url: str | None, sketch: bytes | None) -> bool:
+    """``similarity.apart(fp, candidate)``, from the candidate's cached fingerprint or, when not cached, its
+    stored sketch, so that a candidate proven no match is never decoded (``merge.decide`` skips exactly these:
+    the same decisions). Decoding it for ``apart`` alone was a fifth of a replay's samples (bench/scale_replay.py
+    80 x 50, py-spy: docs/bench_perf9.md), every time in a new process (warm-incremental refreshes).
+    ``False`` when neither is at hand: the candidate is decoded and ``merge.decide`` checks it."""
+    cached = related.cached_fingerprint(key)
+    if cached is not None:
+        return similarity.apart(fp, cached)
+    hashes = similarity.sketch_from_bytes(sketch)
+    # canonical_url is fingerprint.url: both are canonical_url(entry.url), written together by _fill
+    return hashes is not None and similarity.apart_from(fp, hashes, url or "")
 
 
 def _weak(shared: Sequence[str], same_source: bool, apart: timedelta) -> bool:

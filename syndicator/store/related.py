@@ -201,6 +201,11 @@ def forget(article_id: str) -> None:
     _COMPACT_CACHE.forget(article_id)
 
 
+def cached_fingerprint(key: tuple[str, str]) -> Fingerprint | None:
+    """The cached fingerprint of (article id, "content hash:full-text status"), if any (never the store)."""
+    return _FP_CACHE.get(key)
+
+
 def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Fingerprint]:
     """The stored fingerprint of each (article id, "content hash:full-text status"), from the cache or the store."""
     found: dict[tuple[str, str], Fingerprint] = {}
@@ -213,11 +218,14 @@ def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str
             found[key] = fp
     for start in range(0, len(missing), 500):  # stay under every database's parameter limit
         chunk = sorted(missing[start : start + 500])
-        for aid, digest, status, fpd in s.execute(sql.FINGERPRINTS, {"ids": chunk}).all():
+        for aid, digest, status, fpd, sketch in s.execute(sql.FINGERPRINTS, {"ids": chunk}).all():
             if fpd:
                 key = (aid, f"{digest}:{status}")
-                found[key] = similarity.fingerprint_from_dict(fpd)
-                _FP_CACHE.put(key, found[key])
+                found[key] = fp = similarity.fingerprint_from_dict(fpd)
+                if (hashes := similarity.sketch_from_bytes(sketch)) is not None:
+                    # made from this fingerprint when it was stored: similarity.apart need not hash it again
+                    similarity._derived(fp, "body_hashes", lambda h=hashes: h)
+                _FP_CACHE.put(key, fp)
     _FP_CACHE.trim()
     return found
 

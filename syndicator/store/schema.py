@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -155,6 +156,9 @@ class ArticleRow(Base):
     merge_reason: Mapped[dict] = mapped_column(JSON, default=dict)
     # syndicator.similarity's fingerprint, what merge decisions compare.
     fingerprint: Mapped[dict | None] = mapped_column(JSON)
+    # similarity.sketch_bytes of the fingerprint (its body's hashed shingles), written with it: what merging
+    # reads of a stored candidate first, without decoding the fingerprint (migration 0010).
+    merge_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Full text of the article's page (sources with full_text = true): plain text, sanitised HTML, and
     # "ok", "failed" or "deferred" (host in backoff: tried again) — fetched once per article.
     full_text: Mapped[str] = mapped_column(Text, default="")

@@ -65,7 +65,7 @@ INSERT_KEYS = insert(_K)
 SAME_URL = select(_A.c.id).where(_A.c.canonical_url == bindparam("url")).limit(50)
 MERGE_CANDIDATES = (
     select(_A.c.id, _A.c.story_id, _S.c.created_at, _A.c.content_hash, _A.c.full_text_status, _A.c.source_id,
-           _A.c.published)
+           _A.c.published, _A.c.canonical_url, _A.c.merge_sketch)
     .select_from(_A.join(_S, _S.c.id == _A.c.story_id))
     .where(_A.c.id.in_(_many("ids")))
 )
@@ -75,7 +75,7 @@ SAME_BODY = select(func.count()).select_from(_A).where(
 RELATED_CANDIDATES = select(_A.c.id, _A.c.story_id, _A.c.content_hash, _A.c.full_text_status).where(
     _A.c.id.in_(_many("ids"))
 )
-FINGERPRINTS = select(_A.c.id, _A.c.content_hash, _A.c.full_text_status, _A.c.fingerprint).where(
+FINGERPRINTS = select(_A.c.id, _A.c.content_hash, _A.c.full_text_status, _A.c.fingerprint, _A.c.merge_sketch).where(
     _A.c.id.in_(_many("ids"))
 )
 
