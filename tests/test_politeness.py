@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import brotli
@@ -238,8 +239,11 @@ def test_rate_limited_host_is_left_alone_while_other_hosts_go_on(polite, tmp_pat
 def test_sources_list_shows_when_each_source_is_due_and_why(feed_server, tmp_path):
     feed_server.resources["/ttl.xml"] = Resource(_feed("ttl", extra="<ttl>180</ttl>"))
     feed_server.resources["/cached.xml"] = Resource(_feed("cached"), headers={"Cache-Control": "max-age=7200"})
+    # Every hour skipped but one, five hours from now: the next poll (60 min ±10%) always lands in a skipped
+    # hour. A fixed allowed hour (5) failed when the suite ran at 04:xx UTC: the poll fell in hour 5.
+    allowed = (datetime.now(UTC).hour + 5) % 24
     feed_server.resources["/skip.xml"] = Resource(_feed(
-        "skip", extra="<skipHours>" + "".join(f"<hour>{h}</hour>" for h in range(24) if h != 5) + "</skipHours>"
+        "skip", extra="<skipHours>" + "".join(f"<hour>{h}</hour>" for h in range(24) if h != allowed) + "</skipHours>"
     ))
     feed_server.resources["/plain.xml"] = Resource(_feed("plain"))
     feed_server.resources["/err.xml"] = Resource(b"oops", "text/plain", status=500)
@@ -251,7 +255,7 @@ def test_sources_list_shows_when_each_source_is_due_and_why(feed_server, tmp_pat
     assert "in 2.0h" in _line(listing, "cached") and "Cache-Control max-age=7200" in _line(listing, "cached")
     assert "interval 60m ±10%" in _line(listing, "plain")
     assert "skipHours/skipDays" in _line(listing, "skip")
-    assert _rows(cfg)["skip"].next_due_at.hour == 5  # the one hour the feed may be read in
+    assert _rows(cfg)["skip"].next_due_at.hour == allowed  # the one hour the feed may be read in
     assert "backoff after 1 error(s): 60m" in _line(listing, "err")
     # Errors in a row double the wait; a success resets the count.
     assert syndicator("--config", str(cfg), "refresh", "--source", "err").returncode == 1
