@@ -228,16 +228,7 @@ def create_app(
         f = cache.get(name)
         if f is None:
             return None
-        inm = ims = None
-        accept_encoding = ""
-        for key, value in headers:  # the first of each, as in files_first
-            if key == b"if-none-match" and inm is None:
-                inm = value.decode("latin-1")
-            elif key == b"if-modified-since" and ims is None:
-                ims = value.decode("latin-1")
-            elif key == b"accept-encoding" and not accept_encoding:
-                accept_encoding = value.decode("latin-1")
-        return answer(name, f, method.decode("ascii"), inm, ims, accept_encoding)
+        return answer(name, f, method.decode("ascii"), *_conditions(headers))
 
     async def files_first(scope, receive, send):
         """A GET or HEAD of a served file is answered here, without Starlette's routing, request and
@@ -248,22 +239,28 @@ def create_app(
             name = "index.html" if path == "/" else path[1:]
             f = cache.get(name)  # None for anything not a plain published file name, "/" included
             if f is not None:
-                inm = ims = None
-                accept_encoding = ""
-                for key, value in scope["headers"]:  # the first of each, as Starlette's headers.get
-                    if key == b"if-none-match" and inm is None:
-                        inm = value.decode("latin-1")
-                    elif key == b"if-modified-since" and ims is None:
-                        ims = value.decode("latin-1")
-                    elif key == b"accept-encoding" and not accept_encoding:
-                        accept_encoding = value.decode("latin-1")
-                status, headers, body = answer(name, f, scope["method"], inm, ims, accept_encoding)
+                status, headers, body = answer(name, f, scope["method"], *_conditions(scope["headers"]))
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
         await app(scope, receive, send)
 
     return FeedApp(_limit_requests(files_first), fast)
+
+
+def _conditions(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str]:
+    """If-None-Match, If-Modified-Since and Accept-Encoding of raw request headers (lower-case names):
+    the first of each, as Starlette's ``headers.get``."""
+    inm = ims = None
+    accept_encoding = ""
+    for key, value in headers:
+        if key == b"if-none-match" and inm is None:
+            inm = value.decode("latin-1")
+        elif key == b"if-modified-since" and ims is None:
+            ims = value.decode("latin-1")
+        elif key == b"accept-encoding" and not accept_encoding:
+            accept_encoding = value.decode("latin-1")
+    return inm, ims, accept_encoding
 
 
 class FeedApp:
