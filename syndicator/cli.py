@@ -2,15 +2,19 @@
 
 ``syndicator [--config PATH] [--verbose|--quiet] COMMAND``. Exit status: 0
 when all went well, 1 when some source failed (the rest is still stored and
-published), 2 for a bad configuration or bad usage.
+published), 2 for a bad configuration or bad usage; 128 + the signal's number when a refresh
+was stopped by SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,12 +137,48 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     from syndicator.refresh import refresh
     from syndicator.ui import ProgressBar, print_summary
 
-    with _store(config) as store, ProgressBar(enabled=sys.stderr.isatty() and not args.quiet) as bar:
-        report = refresh(config, store, args.source, progress=bar.advance, on_start=bar.start)
+    with (_store(config) as store, ProgressBar(enabled=sys.stderr.isatty() and not args.quiet) as bar,
+          _stop_on_signal() as stopped):
+        report = refresh(config, store, args.source, progress=bar.advance, on_start=bar.start, stop=stopped.event)
     print_summary(report, config, sys.stdout)
     for failed in report.failed:
         print(f"syndicator: source {failed.name} failed: {failed.detail}", file=sys.stderr)
+    if stopped.signum:
+        stored = sum(1 for s in report.sources if s.outcome != "deferred")
+        print(f"syndicator: stopped by {signal.Signals(stopped.signum).name} after {stored} source(s); the rest "
+              "is left for the next refresh, which also publishes what this one stored", file=sys.stderr)
+        return 128 + stopped.signum
     return EXIT_SOURCE_FAILED if report.failed else EXIT_OK
+
+
+class _Stopped:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum = 0
+
+
+@contextmanager
+def _stop_on_signal() -> Iterator[_Stopped]:
+    """The first SIGINT or SIGTERM asks the refresh to stop after the source it is storing: its transaction
+    commits, the leases are released, the pool's workers are shut down, nothing half-done is published.
+    Killed at once instead (the default), a long cold refresh lost the source in progress and left its leases
+    to expire. A second signal stops at once, as without this handler."""
+    stopped = _Stopped()
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def handler(signum: int, _frame: object) -> None:
+        for sig in signals:  # the next one, either of them, is the default again
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+        stopped.signum = signum
+        stopped.event.set()
+        print("syndicator: stopping after the source being stored (signal again to stop at once)", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield stopped
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:

@@ -87,7 +87,7 @@ class Preparer:
             # it, so their CPU time is counted in its own (os.wait4 of a refresh, bench/scale_run.py).
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=ctx,
-                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
+                                             initializer=_start_worker, initargs=(os.getpid(),))
         return self._pool.submit(prepare, *args)
 
     def close(self) -> None:
@@ -96,15 +96,21 @@ class Preparer:
             self._pool = None
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A worker's first act: leave when the refresh that started it is gone.
+def _start_worker(parent: int) -> None:
+    """A worker's first act: leave when the refresh that started it is gone, and leave SIGINT to it.
 
     A refresh killed by SIGKILL (the OOM killer, a supervisor's timeout) runs no clean-up, and its workers,
     blocked on a task queue whose writing end they hold themselves, would wait forever: orphans seen after
     killing a 200 x 50 benchmark refresh (tests/test_prepare_pool.py).
     """
+    import signal
     import threading
     import time
+
+    # Ctrl-C in a terminal signals the whole process group: the refresh decides what to do (syndicator.cli
+    # stops after the source it is storing, then shuts the pool down); a worker's KeyboardInterrupt would only
+    # print a traceback per worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:

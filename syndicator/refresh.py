@@ -270,10 +270,13 @@ def _fetch_all(
         if progress:
             progress(src_report)
 
+    def stopping() -> bool:
+        return stop is not None and stop.is_set()
+
     try:
         with Fetcher(config.fetch, backoffs) as fetcher:
             for result in fetcher.fetch_iter(requests):
-                if stop is not None and stop.is_set():
+                if stopping():
                     break  # abandon the rest; what is stored so far is consistent
                 if observe is not None:
                     observe("fetch", result.outcome, result.elapsed)
@@ -289,10 +292,10 @@ def _fetch_all(
                     handle(result, fetcher)
                 # Stored in arrival order as they are ready; and never more than MAX_PREPARED ahead of the store:
                 # storing is the slower side, and parsed documents waiting for it took 385 MB at 200 x 50.
-                while pending and (pending[0][1].done() or len(pending) >= MAX_PREPARED):
+                while pending and (pending[0][1].done() or len(pending) >= MAX_PREPARED) and not stopping():
                     done_result, done_future = pending.popleft()
                     handle(done_result, fetcher, done_future)
-            while pending and not (stop is not None and stop.is_set()):
+            while pending and not stopping():
                 done_result, done_future = pending.popleft()
                 handle(done_result, fetcher, done_future)
     finally:
