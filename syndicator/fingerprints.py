@@ -562,6 +562,14 @@ def _derived(fp: Fingerprint, name: str, make):  # the value's type depends on `
     return value
 
 
+def shed(fp: Fingerprint, names: tuple[str, ...]) -> None:
+    """Drop these memoised values of ``fp`` (a later :func:`_derived` makes them again)."""
+    memo = fp.__dict__.get("_memo")
+    if memo:
+        for name in names:
+            memo.pop(name, None)
+
+
 def _title_content(fp: Fingerprint) -> set[str]:
     return _derived(fp, "title_content", lambda: _content(fp.title))
 

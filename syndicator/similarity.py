@@ -102,6 +102,7 @@ from syndicator.fingerprints import (  # noqa: F401
     hours_apart,
     idf,
     normalise_text,
+    shed,
     tokens,
 )
 
@@ -119,6 +120,7 @@ __all__ = [
     "fingerprint_to_dict",
     "index_keys",
     "normalise_text",
+    "shed",
     "sketch_bytes",
     "sketch_from_bytes",
     "tokens",
@@ -190,7 +192,10 @@ class BodyHashes:
     no match by the hashes alone: the full comparison's headline sets, shingle intersection, shared words
     and signals are never built for them (docs/bench_relate_cache.md)."""
 
-    hashes: frozenset[int]  # hash() of each distinct shingle (two shingles may share one)
+    # hash() of each distinct shingle (two shingles may share one), 8 bytes each: as a frozenset of ints they took
+    # 37 KB an article, half of a cached fingerprint (tracemalloc, bench/scale_replay.py 40 x 50). The article being
+    # merged probes the others' arrays with a set of its own (_probe_set).
+    hashes: array  # array("q")
     count: int  # how many distinct shingles: len(_body_shingles), >= len(hashes)
     body_class: int  # _body_class
 
@@ -204,7 +209,7 @@ def _make_body_hashes(fp: Fingerprint) -> BodyHashes:
     toks = fp.body
     cls = _body_class(fp)
     if cls < 2:
-        return BodyHashes(frozenset(), 0, cls)  # apart() needs informative bodies on both sides
+        return BodyHashes(array("q"), 0, cls)  # apart() needs informative bodies on both sides
     shingles = fp.__dict__.get("_memo", {}).get("body_shingles")
     if shingles is None:
         # the tuples _shingles makes (an informative body has 5 words at least), counted and not kept
@@ -212,7 +217,25 @@ def _make_body_hashes(fp: Fingerprint) -> BodyHashes:
     # A shingle's hash is the hash of its three word ids (ints hash alike in every process, str does not),
     # so that the hashes can be stored with the article (merge_sketch) and read by another process.
     ids = list(map(_word_id, toks))
-    return BodyHashes(frozenset(map(hash, zip(ids, ids[1:], ids[2:], strict=False))), len(shingles), cls)
+    distinct = set(map(hash, zip(ids, ids[1:], ids[2:], strict=False)))
+    return BodyHashes(array("q", sorted(distinct)), len(shingles), cls)
+
+
+def _probe_set(fp: Fingerprint) -> frozenset[int]:
+    """The hashes of ``fp``'s :class:`BodyHashes` as a set, for the side of :func:`apart` that probes: the new
+    article, compared with dozens of candidates in a row. Kept for the last few probes only, not in the
+    fingerprint's memo: cached fingerprints become probes too (the same-event check), and the sets came back."""
+    found = _PROBES.get(id(fp))
+    if found is not None and found[0] is fp:
+        return found[1]
+    probe = frozenset(body_hashes(fp).hashes)
+    _PROBES[id(fp)] = (fp, probe)  # the object itself too: an id is only unique while its object lives
+    if len(_PROBES) > 4:
+        del _PROBES[next(iter(_PROBES))]
+    return probe
+
+
+_PROBES: dict[int, tuple[Fingerprint, frozenset[int]]] = {}
 
 
 def _word_id(word: str) -> int:
@@ -242,7 +265,7 @@ def sketch_bytes(fp: Fingerprint) -> bytes:
     every process that compared it, only for :func:`apart` to reject it (99% of merge comparisons); from
     these bytes the same :class:`BodyHashes` costs 35 us (bench/scale_replay.py, docs/bench_perf9.md)."""
     h = body_hashes(fp)
-    return _SKETCH_HEAD.pack(_SKETCH_MAGIC, h.body_class, h.count) + array("q", h.hashes).tobytes()
+    return _SKETCH_HEAD.pack(_SKETCH_MAGIC, h.body_class, h.count) + h.hashes.tobytes()
 
 
 def sketch_from_bytes(data: bytes | None) -> BodyHashes | None:
@@ -254,7 +277,7 @@ def sketch_from_bytes(data: bytes | None) -> BodyHashes | None:
         return None
     hashes = array("q")
     hashes.frombytes(memoryview(data)[_SKETCH_HEAD.size:])
-    return BodyHashes(frozenset(hashes), count, cls)
+    return BodyHashes(hashes, count, cls)
 
 
 def apart(a: Fingerprint, b: Fingerprint) -> bool:
@@ -277,7 +300,8 @@ def apart_from(a: Fingerprint, hb: BodyHashes, b_url: str) -> bool:
     if ha.body_class != 2 or hb.body_class != 2:
         return False
     slack = min(ha.count - len(ha.hashes), hb.count - len(hb.hashes))
-    common = len(ha.hashes & hb.hashes) + slack  # >= len(_body_shingles(a) & _body_shingles(b))
+    # >= len(_body_shingles(a) & _body_shingles(b)); hb's hashes are distinct, so each counts once
+    common = len(_probe_set(a).intersection(hb.hashes)) + slack
     return common / min(ha.count, hb.count) < PARTIAL_BODY
 
 

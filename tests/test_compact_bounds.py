@@ -185,3 +185,23 @@ def test_bounds_sound_on_random_texts(pair: tuple[Fingerprint, Fingerprint]) -> 
     a, b = pair
     check_related_pair(a, b)
     check_merge_pair(a, b)
+
+
+def test_shed_fingerprints_answer_the_same() -> None:
+    """A cached fingerprint sheds the sets its own merge and links were made from (related.shed, for memory);
+    what a later comparison of it says is the same, the sets made again on demand."""
+    from syndicator.store import related
+
+    def answers(fps: list[Fingerprint]) -> list:
+        out = []
+        for a, b in itertools.combinations(fps, 2):
+            out.append((similarity.compare(a, b, "article"), similarity.compare(a, b, "event"),
+                        similarity.apart(a, b), relate.relate(a, b, event=True), relate.tentative(a, b)))
+        return out + [(sorted(similarity.index_keys(f, "event")), sorted(relate.index_keys(f))) for f in fps]
+
+    fps = _real_fingerprints()[:24]
+    before = answers(fps)
+    related.shed(fps)
+    assert all(name not in f.__dict__.get("_memo", {}) for f in fps for name in related._SHED)
+    assert answers(fps) == before
+    assert answers([similarity.fingerprint_from_dict(similarity.fingerprint_to_dict(f)) for f in fps]) == before

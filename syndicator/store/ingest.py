@@ -141,6 +141,7 @@ def ingest_entries(
         s.flush()
         for row, fp in linked:
             stats.links += related.link_article(s, row, fp, rel_window, now)
+    related.shed([fp for _, fp in linked])
     source.entries_seen += len(entries)
     return stats
 
