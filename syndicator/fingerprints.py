@@ -529,15 +529,25 @@ def idf(word: str) -> float:
     if value is None:
         df = DOC_FREQ.get(word)
         value = _MAX_IDF if df is None else math.log((DOC_COUNT + 1) / (df + 1))
-        if len(_IDF_MEMO) < _IDF_MEMO_MAX:
-            _IDF_MEMO[word] = value
+        memo_word(_IDF_MEMO, word, value)
     return value
+
+
+def memo_word(memo: dict, word: str, value: object) -> None:
+    """Keep a per-word value in one of the word memos, which start again when WORD_MEMO_MAX words are in one.
+
+    A daemon meets new words for as long as it runs (names, numbers, typos): a memo that only grew would
+    reach ~58 MB a memo at 500,000 words (tracemalloc); one that stopped adding when full would keep last
+    month's rare words and miss this week's. Emptied, the common words are back after a few articles."""
+    if len(memo) >= WORD_MEMO_MAX:
+        memo.clear()
+    memo[word] = value
 
 
 # idf() runs for every content word of both articles of every comparison: a py-spy profile of a cold
 # refresh of 40 × 50 generated items (bench/scale_run.py) spent 13% of its time in the logarithm alone.
 _IDF_MEMO: dict[str, float] = {}
-_IDF_MEMO_MAX = 500_000
+WORD_MEMO_MAX = 100_000  # ~12 MB a memo when full
 
 
 def _content(toks: tuple[str, ...] | list[str]) -> set[str]:

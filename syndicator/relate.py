@@ -187,8 +187,7 @@ def _word(t: str) -> bool:
     known = _WORDS.get(t)
     if known is None:
         known = t not in STOPWORDS and len(t) > 1 and not t.isdigit() and idf(t) >= MIN_TERM_IDF
-        if len(_WORDS) < 500_000:
-            _WORDS[t] = known
+        similarity.memo_word(_WORDS, t, known)
     return known
 
 

@@ -101,6 +101,7 @@ from syndicator.fingerprints import (  # noqa: F401
     fingerprint_to_dict,
     hours_apart,
     idf,
+    memo_word,
     normalise_text,
     shed,
     tokens,
@@ -243,8 +244,7 @@ def _word_id(word: str) -> int:
     value = _WORD_IDS.get(word)
     if value is None:
         value = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
-        if len(_WORD_IDS) < 500_000:
-            _WORD_IDS[word] = value
+        memo_word(_WORD_IDS, word, value)
     return value
 
 

@@ -608,3 +608,19 @@ def test_one_source_name_heavy_headlines_naming_two_people_do_not_match() -> Non
                             source="Celebrity Wire", hours=1))
     # real Title Case says nothing by its capitals: nothing taken
     assert fp("Lindsay Lohan Enters Rehab At Betty Ford Center").title_proper == ()
+
+
+def test_word_memos_stay_bounded_and_right(monkeypatch) -> None:
+    """The per-word memos (idf, word ids, relate's informative-word test) start again when full instead of
+    growing for as long as a daemon runs; what they answer is what a fresh computation answers."""
+    from syndicator import fingerprints, relate, similarity
+
+    words = [f"zq{n}x" for n in range(500)] + ["ukraine", "the", "parliament", "7"]
+    fresh = {w: (similarity.idf(w), similarity._word_id(w), relate._word(w)) for w in words}
+    monkeypatch.setattr(fingerprints, "WORD_MEMO_MAX", 50)
+    for memo in (fingerprints._IDF_MEMO, similarity._WORD_IDS, relate._WORDS):
+        memo.clear()  # filled above, past the lowered bound
+    for _ in range(2):
+        for w in words:
+            assert (similarity.idf(w), similarity._word_id(w), relate._word(w)) == fresh[w]
+            assert max(len(fingerprints._IDF_MEMO), len(similarity._WORD_IDS), len(relate._WORDS)) <= 50
