@@ -232,7 +232,7 @@ def _probe_set(fp: Fingerprint) -> frozenset[int]:
     probe = frozenset(body_hashes(fp).hashes)
     _PROBES[id(fp)] = (fp, probe)  # the object itself too: an id is only unique while its object lives
     if len(_PROBES) > 4:
-        del _PROBES[next(iter(_PROBES))]
+        _PROBES.pop(next(iter(_PROBES), None), None)  # tolerant: the daemon's refresh thread is not the only one
     return probe
 
 
