@@ -37,6 +37,11 @@ _PERMANENT = {301, 308}
 _TEMPORARY = {302, 303, 307}
 READY_AHEAD = 32  # fetched results waiting for fetch_iter's caller, at most, beyond the requests running
 KEPT_HOSTS = 64  # hosts whose idle connections are kept between requests (hostpools.py)
+# How long an idle kept-alive connection is kept (httpx: 5 s). A refresh's fetching pauses while the store
+# catches up with what is fetched ahead (READY_AHEAD), often for longer than 5 s on a cold refresh: a 1,000 x 50
+# cold refresh opened 956 connections for 1,000 requests to 20 hosts (docs/benchmarks.md, section 16). A server
+# that closes an idle connection first costs nothing: the pool sees the closed socket and opens a new one.
+KEEPALIVE_EXPIRY = 60.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,8 @@ class Fetcher:
         self.config = config
         timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
         limits = httpx.Limits(
-            max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+            max_connections=config.concurrency, max_keepalive_connections=config.concurrency,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
         )
         self._limits = limits
         self._client_options = dict(
@@ -118,7 +124,8 @@ class Fetcher:
         # Sockets bounded by each request's total deadline, headers included (deadline.py). A pool per host
         # keeps each host's connections alive however many other hosts are polled (hostpools.py); its cap on
         # connections is the overall one, so a redirect to a busy host waits on no pool.
-        host_limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.per_host)
+        host_limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.per_host,
+                                   keepalive_expiry=KEEPALIVE_EXPIRY)
         self._pools = HostPools(host_limits, self._client_options, keep=KEPT_HOSTS)
         self._proxied: dict[str, httpx.Client] = {}  # one client per proxy: httpx binds a proxy to a client
         self._host_locks: dict[str, threading.BoundedSemaphore] = {}

@@ -271,6 +271,23 @@ def unrelated(me: Compact, mine: dict[str, float], other: Compact) -> bool:
     )
 
 
+def assess(me: Compact, mine: dict[str, float], other: Compact) -> tuple[Link | None, bool]:
+    """:func:`score` of a candidate, or when it has none :func:`tentative_score`'s: ``(link, tentative)``;
+    ``(None, False)`` when :func:`unrelated` proves both ``None``. With informative bodies on both sides the
+    bound is score's own first test (the cosine) and a tentative link needs a headline-only side, so score
+    alone decides: the cosine was computed twice for every candidate passing the bound (``_dot_cosine``, 8%
+    of a cold replay's samples, bench/scale_replay.py 200 x 50)."""
+    if me.informative and other.informative:
+        return score(me, mine, other), False
+    if unrelated(me, mine, other):
+        return None, False
+    link = score(me, mine, other)
+    if link is not None:
+        return link, False
+    link = tentative_score(me, mine, other)
+    return link, link is not None
+
+
 def _compounds(title: tuple[str, ...], theirs: frozenset[str]) -> bool:
     """Whether two adjacent words of ``title`` make a word of ``theirs``: the only way :func:`_joined` adds
     a word (not kept in the Compact: a new string per pair, most of them never used)."""

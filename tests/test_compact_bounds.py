@@ -86,6 +86,11 @@ def check_related_pair(a: Fingerprint, b: Fingerprint) -> bool:
     assert rejected == relate.unrelated(cb, relate.profile(b), ca)
     if rejected:
         assert link is None and tentative is None, (a.title, b.title)
+    # what the store calls: the link, or else the tentative one, or neither
+    if link is not None:
+        assert relate.assess(ca, va, cb) == (relate.score(ca, va, cb), False)
+    else:
+        assert relate.assess(ca, va, cb) == (relate.tentative_score(ca, va, cb), tentative is not None)
     return rejected
 
 

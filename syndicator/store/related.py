@@ -79,13 +79,11 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
     found, tentative = [], []
     for cid, key in keyed:
         other = comps.get(key)
-        if other is None or relate.unrelated(me, mine, other):
-            continue  # unrelated: a cheap bound, where most of the 60 candidates stop
-        link = relate.score(me, mine, other)
+        if other is None:
+            continue
+        link, weak = relate.assess(me, mine, other)  # most of the 60 candidates stop at its cheap bound
         if link is not None:
-            found.append((link, cid, key))
-        elif (link := relate.tentative_score(me, mine, other)) is not None:
-            tentative.append((link, cid, key))
+            (tentative if weak else found).append((link, cid, key))
     # The same-event check costs as much as all the rest: only the best links can use it to rank higher
     # (ECB+ dev half: 7,016 comparisons for 496 articles, half of the refresh's time, before this limit).
     found.sort(key=lambda f: (-f[0].score, f[1]))
