@@ -225,6 +225,23 @@ class Compact:
     lead: str | None  # _lead
     published: datetime | None  # None when unknown or unreadable (hours_apart says None then)
 
+    def __reduce__(self) -> tuple:
+        # made by a parse worker (syndicator.prepare), unpickled in the store's process: interned again there,
+        # or 16,384 cached compacts would each hold their own copy of every word
+        return (_unpickle_compact, (self.words, self.weights, self.norm, self.informative, self.title,
+                                    self.title_words, self.title_names, self.lead, self.published))
+
+
+def _unpickle_compact(words: tuple[str, ...], weights: array, norm: float, informative: bool,
+                      title: tuple[str, ...], title_words: frozenset[str], title_names: tuple[str, ...],
+                      lead: str | None, published: datetime | None) -> Compact:
+    return Compact(
+        words=tuple(map(sys.intern, words)), weights=weights, norm=norm, informative=informative,
+        title=tuple(map(sys.intern, title)), title_words=frozenset(map(sys.intern, title_words)),
+        title_names=tuple(map(sys.intern, title_names)), lead=None if lead is None else sys.intern(lead),
+        published=published,
+    )
+
 
 def compact(fp: Fingerprint) -> Compact:
     """The :class:`Compact` of ``fp`` (computed once per Fingerprint object)."""

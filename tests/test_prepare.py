@@ -3,6 +3,7 @@ process would: the same stories, the same merges, the same articles; changed ent
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 
 from syndicator import prepare
@@ -122,3 +123,48 @@ def test_pool_workers_leave_when_the_refresh_is_killed(tmp_path):
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(pid) for pid in workers), "orphaned parse workers still running"
+
+
+def test_values_made_in_a_worker_are_the_ones_the_store_would_make(monkeypatch):
+    """What a worker ships memoised on a fingerprint (index keys, related profile and compact, body hashes,
+    event vectors) is used by the store as if made there: made in another process, with another string hash
+    seed, it must be exactly what this process makes from the same fingerprint."""
+    from syndicator import relate, similarity
+    from syndicator.fingerprints import _derived
+
+    monkeypatch.setenv("PYTHONHASHSEED", "4242")  # the spawned worker's, not this process's
+    items = [*_items(3, 2), It(title="Only a headline here, about the Troops of Six Western Nations",
+                               link="https://h.example/1", guid="h1", body="", published=T0)]
+    body = rss2(items)
+    pool = prepare.Preparer(prepare.MIN_DOCUMENTS)
+    try:
+        done = pool.submit(body, "https://s3.example/feed", "application/rss+xml", True, "s3", {}, T0).result()
+    finally:
+        pool.close()
+    assert len(done.fingerprints) == len(items)
+    names = ("keys:article", "keys:event", "relate_keys", "relate_profile", "relate_compact", "body_hashes",
+             "vector", "name_vector")
+    for fp in done.fingerprints.values():
+        shipped = fp.__dict__["_memo"]
+        assert set(shipped) == set(names)
+        fresh = similarity.fingerprint_from_dict(similarity.fingerprint_to_dict(fp))
+        assert fresh == fp and "_memo" not in fresh.__dict__
+        similarity.index_keys(fresh, "article"), similarity.index_keys(fresh, "event"), relate.index_keys(fresh)
+        relate.compact(fresh)
+        similarity.derive_for_store(fresh)
+        made = fresh.__dict__["_memo"]
+        for name in ("keys:article", "keys:event", "relate_keys"):
+            assert shipped[name] == made[name], name
+        # the event vectors are summed in their order (fingerprints._cosine): same words, same order, same bits
+        for name in ("vector", "name_vector"):
+            assert list(shipped[name].items()) == list(made[name].items()), name
+        # a profile is only read by word or in sorted order (its headline words come from a set)
+        assert shipped["relate_profile"] == made["relate_profile"]
+        assert shipped["relate_profile"].norm == made["relate_profile"].norm
+        a, b = shipped["body_hashes"], made["body_hashes"]
+        assert (a.hashes, a.count, a.body_class) == (b.hashes, b.count, b.body_class)
+        ca, cb = shipped["relate_compact"], made["relate_compact"]
+        for field in ca.__slots__:
+            assert getattr(ca, field) == getattr(cb, field), field
+        assert all(w is sys.intern(w) for w in ca.words + ca.title)  # interned again on unpickling
+        assert _derived(fp, "vector", lambda: None) is shipped["vector"]  # the store uses them, not new ones
