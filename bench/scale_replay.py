@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--items", type=int, default=50)
     ap.add_argument("--feeds", help="replay the *.xml files of this folder (sorted by name) instead")
     ap.add_argument("--gen2", action="store_true", help="then generation 2 (10%% new items): warm-incremental")
+    ap.add_argument("--cold-caches", action="store_true",
+                    help="empty the store's in-process caches before generation 2, as a warm-incremental refresh "
+                         "in a new process starts (`syndicator refresh` from cron)")
     ap.add_argument("--level", default="article")
     ap.add_argument("--db", help="store URL (default: a new SQLite file); a PostgreSQL database is emptied first")
     ap.add_argument("--dump", help="write what was stored here (JSON)")
@@ -128,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     store.sync_sources((name, u) for name, u, _b, _c in docs[1])
     result = {}
     for g in gens:
+        if g == 2 and args.cold_caches:
+            from syndicator.store import related
+
+            related._FP_CACHE.clear()
+            related._COMPACT_CACHE.clear()
         # Parsed and fingerprinted up front, as a refresh's pool of workers does (syndicator.prepare): the
         # refresh's own process does what is timed here.
         parsed = [(name, prepare(body, u, ctype, True, name, store.content_hashes(name), NOW))
