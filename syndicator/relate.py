@@ -41,6 +41,7 @@ import itertools
 import math
 import operator
 import re
+import struct
 import sys
 from array import array
 from dataclasses import dataclass, field
@@ -270,6 +271,54 @@ def _make_compact(fp: Fingerprint) -> Compact:
         title_names=tuple(map(sys.intern, fp.title_names)),
         lead=None if lead is None else sys.intern(lead),
         published=published,
+    )
+
+
+# A Compact as bytes, stored with the article (``articles.relate_compact``, migration 0011): a related candidate
+# that misses the compact cache (in a new process: all of them) was read from its fingerprint's JSON, decoded and
+# profiled again (~0.5 ms); from these bytes it is a split and an array. Header: magic (the format's version),
+# norm, informative, how many words, headline tokens, headline words and names, whether there is a lead; then
+# the weights ("d"), then the strings, UTF-8, NUL-separated: words, headline tokens, headline words (sorted),
+# names, lead, publication time (ISO 8601, "" when unknown).
+_COMPACT_HEAD = struct.Struct("<4sd?IIII?")
+_COMPACT_MAGIC = b"RC01"
+
+
+def compact_bytes(c: Compact) -> bytes | None:
+    """``c`` as bytes (:func:`compact_from_bytes` reads them); ``None`` when a string holds a NUL (never seen:
+    tokens are words), and then the article is read from its fingerprint as before."""
+    title_words = sorted(c.title_words)
+    strings = [*c.words, *c.title, *title_words, *c.title_names, c.lead or "",
+               c.published.isoformat() if c.published is not None else ""]
+    if any("\x00" in x for x in strings):
+        return None
+    head = _COMPACT_HEAD.pack(_COMPACT_MAGIC, c.norm, c.informative, len(c.words), len(c.title), len(title_words),
+                              len(c.title_names), c.lead is not None)
+    return head + c.weights.tobytes() + "\x00".join(strings).encode("utf-8")
+
+
+def compact_from_bytes(data: bytes | None) -> Compact | None:
+    """The :class:`Compact` that :func:`compact_bytes` stored; ``None`` when absent or of another format."""
+    if not data or len(data) < _COMPACT_HEAD.size or data[:4] != _COMPACT_MAGIC:
+        return None
+    _magic, norm, informative, n_words, n_title, n_title_words, n_names, has_lead = _COMPACT_HEAD.unpack_from(data)
+    start = _COMPACT_HEAD.size
+    end = start + 8 * n_words
+    weights = array("d")
+    weights.frombytes(data[start:end])
+    strings = list(map(sys.intern, data[end:].decode("utf-8").split("\x00")))
+    a = n_words
+    b = a + n_title
+    c = b + n_title_words
+    d = c + n_names
+    if len(strings) != d + 2:
+        return None
+    published = strings[d + 1]
+    return Compact(
+        words=tuple(strings[:a]), weights=weights, norm=norm, informative=informative, title=tuple(strings[a:b]),
+        title_words=frozenset(strings[b:c]), title_names=tuple(strings[c:d]),
+        lead=strings[d] if has_lead else None,
+        published=datetime.fromisoformat(published) if published else None,
     )
 
 

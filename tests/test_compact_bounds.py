@@ -84,6 +84,10 @@ def check_related_pair(a: Fingerprint, b: Fingerprint) -> bool:
     assert relate._dot_cosine(va, ca.norm, cb) == _reference_cosine(va, relate.profile(b))
     rejected = relate.unrelated(ca, va, cb)
     assert rejected == relate.unrelated(cb, relate.profile(b), ca)
+    # the store may read b's Compact from its stored bytes (articles.relate_compact): the same answers
+    stored = relate.compact_from_bytes(relate.compact_bytes(cb))
+    assert stored is not None and relate.unrelated(ca, va, stored) == rejected
+    assert relate.assess(ca, va, stored) == relate.assess(ca, va, cb)
     if rejected:
         assert link is None and tentative is None, (a.title, b.title)
     # what the store calls: the link, or else the tentative one, or neither
@@ -210,3 +214,18 @@ def test_shed_fingerprints_answer_the_same() -> None:
     assert all(name not in f.__dict__.get("_memo", {}) for f in fps for name in related._SHED)
     assert answers(fps) == before
     assert answers([similarity.fingerprint_from_dict(similarity.fingerprint_to_dict(f)) for f in fps]) == before
+
+
+def test_compact_bytes_read_back_as_the_same_compact() -> None:
+    """What the store keeps of a related candidate (articles.relate_compact) is the Compact itself: every
+    field equal, on the real fixtures and for an undated, headline-only article."""
+    fps = [*_real_fingerprints(), similarity.fingerprint(similarity.Doc("Only a headline", "", "", None, "s", None))]
+    for fp in fps:
+        made = relate.compact(fp)
+        read = relate.compact_from_bytes(relate.compact_bytes(made))
+        assert read is not None
+        for name in made.__slots__:
+            assert getattr(read, name) == getattr(made, name), name
+        assert all(w is sys.intern(w) for w in read.words)  # one copy of a word for every cached compact
+    assert relate.compact_from_bytes(None) is None and relate.compact_from_bytes(b"") is None
+    assert relate.compact_from_bytes(b"XX00" + bytes(64)) is None  # another format: read from the fingerprint

@@ -135,6 +135,46 @@ def test_update_sources_records_many_in_batches_and_keeps_the_lease_check(tmp_pa
     store.close()
 
 
+def test_relate_compact_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
+    """Linking reads a stored candidate's Compact (migration 0011) without decoding its fingerprint, and an
+    article without one (stored before 0011) is still scored, from its fingerprint."""
+    from sqlalchemy import update
+
+    from syndicator import relate, similarity
+    from syndicator.store import related
+
+    store = _store(tmp_path)
+    day = 24 * 3600
+    store.ingest("a", [
+        _entry("1", "https://a.example/1", "Vatnajokull glacier melts faster", long_body("The glacier")),
+        _entry("2", "https://a.example/2", "Vatnajokull hotel prices climb", long_body("The tourism")),
+    ], NOW, 72 * 3600, related_window=14 * day)
+    with store.session() as s:
+        rows = {r.guid: r for r in s.scalars(select(ArticleRow))}
+        for r in rows.values():
+            stored = relate.compact_from_bytes(r.relate_compact)
+            made = relate.compact(similarity.fingerprint_from_dict(r.fingerprint))
+            assert stored is not None and all(getattr(stored, f) == getattr(made, f) for f in made.__slots__)
+        first, second = rows["1"].id, rows["2"].id
+        # as if stored before migration 0011
+        s.execute(update(ArticleRow).where(ArticleRow.id == first).values(relate_compact=None))
+        s.commit()
+    related._FP_CACHE.clear()  # a new process: nothing decoded yet
+    related._COMPACT_CACHE.clear()
+    later = NOW + timedelta(hours=1)
+    # the glacier report again, in other words: related to the first; the second shares a rare headline word
+    # (a candidate) and nothing else
+    body = " ".join(reversed(long_body("The glacier").split()))
+    stats = store.ingest("b", [_entry("3", "https://b.example/3", "Vatnajokull glacier melting speeds up", body)],
+                         later, 72 * 3600, related_window=14 * day)
+    assert stats.links == 1  # the first, scored from its fingerprint: no compact stored
+    decoded = {key[0] for key in related._FP_CACHE.entries}
+    assert first in decoded
+    assert second not in decoded  # scored from its stored compact alone
+    assert second in {key[0] for key in related._COMPACT_CACHE.entries}
+    store.close()
+
+
 def test_merge_sketch_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
     """Merging rejects a stored candidate from its sketch (migration 0010) without decoding its fingerprint,
     and an article without a sketch (stored before 0010) is still compared, from its fingerprint."""

@@ -172,6 +172,7 @@ def _existing_articles(s: Session, source_id: int, guids: list[str]) -> dict[str
 # docs/bench_perf9.md). Read anyway, each loads on first access, as ever.
 _NOT_READ = tuple(defer(c) for c in (
     ArticleRow.summary, ArticleRow.content, ArticleRow.text, ArticleRow.fingerprint, ArticleRow.merge_sketch,
+    ArticleRow.relate_compact,
     ArticleRow.full_text, ArticleRow.full_text_html, ArticleRow.merge_reason,
 ))
 
@@ -191,6 +192,7 @@ def _fill(row: ArticleRow, e: Entry, fp: Fingerprint) -> None:
     row.updated = e.updated
     row.fingerprint = similarity.fingerprint_to_dict(fp)
     row.merge_sketch = similarity.sketch_bytes(fp)
+    row.relate_compact = relate.compact_bytes(relate.compact(fp))
     row.body_hash = fp.body_hash or None
     if row.id:
         related.forget(row.id)

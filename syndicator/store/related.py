@@ -243,7 +243,8 @@ def fingerprints(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str
 
 
 def compacts(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], relate.Compact]:
-    """The :class:`relate.Compact` of each key's stored fingerprint, from its cache, else from the fingerprint."""
+    """The :class:`relate.Compact` of each key's stored fingerprint: from its cache, else as stored with the
+    article, else from the fingerprint."""
     found: dict[tuple[str, str], relate.Compact] = {}
     missing = []
     for key in keys:
@@ -253,10 +254,22 @@ def compacts(s: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], r
         else:
             found[key] = comp
     if missing:
+        # stored with the article (migration 0011): read without decoding the fingerprint, and without putting
+        # it in the fingerprint cache, which would then lose recent articles to candidates read for this alone
+        wanted = set(missing)
+        for start in range(0, len(missing), 500):  # stay under every database's parameter limit
+            chunk = sorted(key[0] for key in missing[start : start + 500])
+            for aid, digest, status, data in s.execute(sql.COMPACTS, {"ids": chunk}).all():
+                key = (aid, f"{digest}:{status}")
+                if key in wanted and (comp := relate.compact_from_bytes(data)) is not None:
+                    found[key] = comp
+                    _COMPACT_CACHE.put(key, comp)
+        missing = [key for key in missing if key not in found]
+    if missing:  # stored before migration 0011
         for key, fp in fingerprints(s, missing).items():
             found[key] = relate.compact(fp)
             _COMPACT_CACHE.put(key, found[key])
-        _COMPACT_CACHE.trim()
+    _COMPACT_CACHE.trim()
     return found
 
 

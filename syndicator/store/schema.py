@@ -159,6 +159,9 @@ class ArticleRow(Base):
     # similarity.sketch_bytes of the fingerprint (its body's hashed shingles), written with it: what merging
     # reads of a stored candidate first, without decoding the fingerprint (migration 0010).
     merge_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # relate.compact_bytes of the fingerprint's Compact, written with it: what linking reads of a stored
+    # candidate, without decoding the fingerprint (migration 0011).
+    relate_compact: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Full text of the article's page (sources with full_text = true): plain text, sanitised HTML, and
     # "ok", "failed" or "deferred" (host in backoff: tried again) — fetched once per article.
     full_text: Mapped[str] = mapped_column(Text, default="")

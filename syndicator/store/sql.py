@@ -75,6 +75,9 @@ SAME_BODY = select(func.count()).select_from(_A).where(
 RELATED_CANDIDATES = select(_A.c.id, _A.c.story_id, _A.c.content_hash, _A.c.full_text_status).where(
     _A.c.id.in_(_many("ids"))
 )
+COMPACTS = select(_A.c.id, _A.c.content_hash, _A.c.full_text_status, _A.c.relate_compact).where(
+    _A.c.id.in_(_many("ids"))
+)
 FINGERPRINTS = select(_A.c.id, _A.c.content_hash, _A.c.full_text_status, _A.c.fingerprint, _A.c.merge_sketch).where(
     _A.c.id.in_(_many("ids"))
 )
