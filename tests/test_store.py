@@ -135,11 +135,22 @@ def test_update_sources_records_many_in_batches_and_keeps_the_lease_check(tmp_pa
     store.close()
 
 
+def _stored_before_migration(s, article_id: str, **columns) -> None:
+    """An article as a store migrated later holds it (those columns empty), read by a new process (nothing
+    decoded or cached yet)."""
+    from sqlalchemy import update
+
+    from syndicator.store import related
+
+    s.execute(update(ArticleRow).where(ArticleRow.id == article_id).values(**columns))
+    s.commit()
+    related._FP_CACHE.clear()
+    related._COMPACT_CACHE.clear()
+
+
 def test_relate_compact_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
     """Linking reads a stored candidate's Compact (migration 0011) without decoding its fingerprint, and an
     article without one (stored before 0011) is still scored, from its fingerprint."""
-    from sqlalchemy import update
-
     from syndicator import relate, similarity
     from syndicator.store import related
 
@@ -156,11 +167,7 @@ def test_relate_compact_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
             made = relate.compact(similarity.fingerprint_from_dict(r.fingerprint))
             assert stored is not None and all(getattr(stored, f) == getattr(made, f) for f in made.__slots__)
         first, second = rows["1"].id, rows["2"].id
-        # as if stored before migration 0011
-        s.execute(update(ArticleRow).where(ArticleRow.id == first).values(relate_compact=None))
-        s.commit()
-    related._FP_CACHE.clear()  # a new process: nothing decoded yet
-    related._COMPACT_CACHE.clear()
+        _stored_before_migration(s, first, relate_compact=None)  # 0011
     later = NOW + timedelta(hours=1)
     # the glacier report again, in other words: related to the first; the second shares a rare headline word
     # (a candidate) and nothing else
@@ -178,8 +185,6 @@ def test_relate_compact_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
 def test_merge_sketch_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
     """Merging rejects a stored candidate from its sketch (migration 0010) without decoding its fingerprint,
     and an article without a sketch (stored before 0010) is still compared, from its fingerprint."""
-    from sqlalchemy import update
-
     from syndicator import similarity
     from syndicator.store import related
 
@@ -193,11 +198,7 @@ def test_merge_sketch_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
         for r in rows.values():
             assert r.merge_sketch == similarity.sketch_bytes(similarity.fingerprint_from_dict(r.fingerprint))
         first, second = rows["1"].id, rows["2"].id
-        # as if stored before migration 0010
-        s.execute(update(ArticleRow).where(ArticleRow.id == first).values(merge_sketch=None))
-        s.commit()
-    related._FP_CACHE.clear()  # a new process: nothing decoded yet
-    related._COMPACT_CACHE.clear()
+        _stored_before_migration(s, first, merge_sketch=None)  # 0010
     later = NOW + timedelta(hours=1)
     stats = store.ingest("b", [_entry("3", "https://b.example/3", "Vatnajokull glacier melting speeds up", body)],
                          later, 72 * 3600)
