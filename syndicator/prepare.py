@@ -64,8 +64,9 @@ def prepare(
         # and what merging and the same-event check derive from it: they travel memoised on the fingerprint
         # (unpickled in microseconds where they took a millisecond to make); the larger word sets they were
         # made from are left behind.
-        keys = (similarity.index_keys(fp, "article"), similarity.index_keys(fp, "event"), relate.index_keys(fp))
-        assert keys and relate.compact(fp) is not None  # computed for their memo
+        # computed for their memo (not inside an assert: python -O would skip it)
+        similarity.index_keys(fp, "article"), similarity.index_keys(fp, "event"), relate.index_keys(fp)
+        relate.compact(fp)
         derived = similarity.derive_for_store(fp)
         memo = fp.__dict__.get("_memo", {})
         object.__setattr__(fp, "_memo", {k: memo[k] for k in (*_SHIPPED, *derived) if k in memo})
