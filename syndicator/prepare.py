@@ -75,6 +75,8 @@ def prepare(
 
 
 _SHIPPED = ("keys:article", "keys:event", "relate_keys", "relate_profile", "relate_compact")
+# Everything a worker ships on a fingerprint (syndicator.store.linker ships the same on to its process).
+SHIPPED = (*_SHIPPED, *similarity.STORE_DERIVED)
 
 
 class Preparer:

@@ -24,6 +24,7 @@ from syndicator.config import Config
 from syndicator.errors import ParseError, StoreError, UsageError
 from syndicator.fetch import Fetcher, FetchRequest, FetchResult, HostBackoff
 from syndicator.store import UPDATE_BATCH, HostRow, IngestStats, SourceRow, Store, new_lease_owner
+from syndicator.store.linker import Linker
 from syndicator.store.retention import prune
 from syndicator.urls import host_of
 
@@ -249,6 +250,12 @@ def _fetch_all(
     from syndicator.prepare import Preparer  # imported when there is something to fetch
 
     preparer = Preparer(len(requests))
+    window = config.related.window if config.related.limit else 0.0
+    if window > 0:
+        # Articles a stopped or killed refresh stored and did not link (syndicator.store.linker), first.
+        store.link_pending(owner, window, adopt=True)
+    # A refresh large enough for the parse pool links its new articles in a process of its own too.
+    links = Linker(store.url, window, owner) if preparer.enabled and window > 0 else None
     # Documents being parsed by the pool, in the order they arrived; stored in that order.
     pending: deque[tuple[FetchResult, Future[Prepared]]] = deque()
 
@@ -263,8 +270,10 @@ def _fetch_all(
 
     def handle(result: FetchResult, fetcher: Fetcher, prepared: Future[Prepared] | None = None) -> None:
         src_report = _handle_safely(config, store, states[result.source], result, fetcher, owner, prepared,
-                                    unchanged)
+                                    unchanged, links)
         report.sources.append(src_report)
+        if links is not None:
+            store.write_links(owner, links.take())
         if len(unchanged) >= UPDATE_BATCH:
             flush()
         if progress:
@@ -298,10 +307,16 @@ def _fetch_all(
             while pending and not stopping():
                 done_result, done_future = pending.popleft()
                 handle(done_result, fetcher, done_future)
+        if links is not None and not stopping():
+            store.write_links(owner, links.take(behind=0))
+            if links.failed:
+                store.link_pending(owner, window)
     finally:
         try:
             flush()  # before refresh() releases the leases: the lease check needs them
         finally:
+            if links is not None:
+                links.close()  # stopped or failed: what it did not link stays queued for the next refresh
             preparer.close()
 
 
@@ -328,6 +343,7 @@ def _unchanged(config: Config, store: Store, signature: str) -> bool:
 def _handle_safely(
     config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = "",
     prepared: Future[Prepared] | None = None, unchanged: list[tuple[str, dict[str, object]]] | None = None,
+    links: Linker | None = None,
 ) -> SourceReport:
     """``_handle``, with a last line of defence: one source's unforeseen failure is that source's error.
 
@@ -335,7 +351,7 @@ def _handle_safely(
     here as crashes); this keeps a new one from stopping the other sources and the publish.
     """
     try:
-        return _handle(config, store, row, result, fetcher, owner, prepared, unchanged)
+        return _handle(config, store, row, result, fetcher, owner, prepared, unchanged, links)
     except StoreError:
         raise  # the store itself is unusable: nothing else will work either
     except Exception as exc:
@@ -373,6 +389,7 @@ def _save_host_backoffs(store: Store, fetcher: Fetcher) -> None:
 def _handle(
     config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = "",
     prepared: Future[Prepared] | None = None, unchanged: list[tuple[str, dict[str, object]]] | None = None,
+    links: Linker | None = None,
 ) -> SourceReport:
     """Parse and store one fetched source (parsed by the pool: ``prepared``), then record its state and next
     due time: at once, or for a 304 appended to ``unchanged`` when given (the caller writes them in
@@ -419,8 +436,10 @@ def _handle(
             stats = store.ingest(
                 row.name, entries, now, config.merge.window, config.merge.level, _embedder(config),
                 related_window=config.related.window if config.related.limit else 0.0, full_texts=full_texts,
-                fingerprints=fingerprints,
+                fingerprints=fingerprints, queue_links=(links.owner, links.next_seq()) if links is not None else None,
             )
+            if links is not None:
+                links.submit(stats.queued, now)
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,
                 entries=len(parsed.entries),

@@ -269,7 +269,10 @@ def derive_for_store(fp: Fingerprint) -> tuple[str, ...]:
     _vector(fp)
     _name_vector(fp)
     # not _vector_info: a sum over a set, whose last bits follow the order of str hashes, i.e. the process
-    return ("body_hashes", "vector", "name_vector")
+    return STORE_DERIVED
+
+
+STORE_DERIVED = ("body_hashes", "vector", "name_vector")  # what derive_for_store memoises
 
 
 def sketch_bytes(fp: Fingerprint) -> bytes:

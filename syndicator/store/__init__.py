@@ -13,14 +13,14 @@ import socket
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from syndicator import testhooks
 from syndicator.similarity import Fingerprint
-from syndicator.store import db, locks
+from syndicator.store import db, linker, locks
 from syndicator.store.ingest import Embedder, FullTexts, IngestStats, article_id, ingest_entries
 from syndicator.store.schema import (
     ArticleRow,
@@ -349,6 +349,7 @@ class Store:
         related_window: float = 0.0,
         full_texts: FullTexts | None = None,
         fingerprints: Mapping[str, Fingerprint] | None = None,
+        queue_links: tuple[str, int] | None = None,
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story and
         linking it to related stories published within ``related_window`` seconds.
@@ -363,7 +364,8 @@ class Store:
             with self.session() as s:
                 row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
                 stats = ingest_entries(
-                    s, row, entries, now, window_seconds, level, embed, related_window, full_texts, fingerprints
+                    s, row, entries, now, window_seconds, level, embed, related_window, full_texts, fingerprints,
+                    queue_links,
                 )
                 if stats.new_articles or stats.updated_articles:
                     # The files published last no longer show everything (see published_signature).
@@ -375,6 +377,37 @@ class Store:
                 return stats
 
         return locks.with_retry(work)
+
+    def write_links(self, owner: str, results: Sequence[tuple[str, list[dict]]]) -> int:
+        """Write what a linker made (syndicator.store.linker) in one transaction; returns how many links."""
+        if not results:
+            return 0
+
+        def work() -> int:
+            with self.session() as s:
+                return linker.write_links(s, owner, results)
+
+        return locks.with_retry(work)
+
+    def link_pending(self, owner: str, window_seconds: float, *, adopt: bool = False) -> tuple[int, int]:
+        """Link here the articles ``owner`` queued for a linker that did not link them, and with ``adopt``
+        first those queued by refreshes that hold no lease any more; returns (articles, links)."""
+        window = timedelta(seconds=window_seconds)
+        if adopt:
+            with self.session() as s:
+                adopted = linker.adopt(s, owner, datetime.now(UTC))
+            if adopted:
+                log.info("linking %d article(s) a stopped refresh stored", adopted)
+        articles = links = 0
+        while True:
+            def work() -> tuple[int, int]:
+                with self.session() as s:
+                    return linker.link_pending(s, owner, window, datetime.now(UTC))
+
+            done, made = locks.with_retry(work)
+            if not done:
+                return articles, links
+            articles, links = articles + done, links + made
 
     def content_hashes(self, source: str, limit: int = 5000) -> dict[str, str]:
         """guid -> content hash of the source's newest ``limit`` stored articles (what a feed still holds)."""

@@ -21,7 +21,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def create_store_engine(url: str) -> Engine:
+def create_store_engine(url: str, *, reader: bool = False) -> Engine:
+    """The store's engine. ``reader``: for a process that only reads (syndicator.store.linker): each
+    transaction one consistent snapshot, and on SQLite no write lock taken, so it never waits for a writer
+    nor makes one wait."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -37,7 +40,8 @@ def create_store_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling would defer BEGIN and break
         # SAVEPOINT; take control as the SQLAlchemy docs recommend.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        begin = "BEGIN" if reader else "BEGIN IMMEDIATE"  # a deferred BEGIN: a WAL snapshot at the first read
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
     if parsed.drivername == "postgresql":
         # SQLAlchemy's default PostgreSQL driver is psycopg2; the one installed with us is psycopg 3.
@@ -45,6 +49,8 @@ def create_store_engine(url: str) -> Engine:
     try:
         # A worker uses a few connections at once (fetch results are stored one at a time,
         # leases are renewed beside it, publishing holds one for its lock).
+        if reader:  # READ COMMITTED would let each statement see a later commit than the one before
+            return create_engine(parsed, pool_pre_ping=True, isolation_level="REPEATABLE READ")
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
     except Exception as exc:  # a missing driver, for example
         raise StoreError(f"[storage] url: cannot use {parsed.render_as_string()}: {exc}") from None
@@ -64,7 +70,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 # The newest migration's revision; a test checks it against Alembic's own head.
 # Knowing it here lets an up-to-date store open without importing Alembic.
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 
 
 def migrate(engine: Engine, *, backup: bool = True) -> str | None:

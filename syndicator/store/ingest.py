@@ -7,7 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, defer
 from syndicator import merge, relate, similarity
 from syndicator.model import Entry
 from syndicator.similarity import Fingerprint
-from syndicator.store import locks, related, sql
+from syndicator.store import linker, locks, related, sql
 from syndicator.store.schema import ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
 
@@ -38,6 +38,7 @@ class IngestStats:
     new_stories: int = 0
     merged: int = 0  # new articles that joined an existing story
     links: int = 0  # related-story links made
+    queued: list[linker.Queued] = field(default_factory=list)  # for the linker, with queue_links
 
 
 def article_id(source: str, guid: str) -> str:
@@ -68,9 +69,12 @@ def ingest_entries(
     s: Session, source: SourceRow, entries: list[Entry], now: datetime, window_seconds: float,
     level: str = "article", embed: Embedder | None = None, related_window: float = 0.0,
     full_texts: FullTexts | None = None, prepared: Mapping[str, Fingerprint] | None = None,
+    queue_links: tuple[str, int] | None = None,
 ) -> IngestStats:
     """Store one source's entries. ``prepared``: fingerprints made elsewhere (syndicator.prepare), used when
-    they were made from the same date and need no headline embedding."""
+    they were made from the same date and need no headline embedding. ``queue_links``: (owner, first seq):
+    queue the new and changed articles for a linker (syndicator.store.linker, ``stats.queued``) instead of
+    linking them here."""
     stats = IngestStats()
     prepared = prepared if embed is None else None
     full_texts = full_texts or {}
@@ -131,16 +135,24 @@ def ingest_entries(
         s.add(row)
         s.flush()
         _index(s, row, fp)  # later entries of this batch must see this one as a candidate
-        related.remember(row, fp)
+        related.remember(row, fp, linking=queue_links is None)
         existing[entry.guid] = row
         stats.new_articles += 1
         linked.append((row, fp))
-    if related_window > 0:
-        # After the whole batch is placed, so that links see every article's final story.
+    if related_window > 0 and queue_links is not None:
+        owner, seq = queue_links
+        s.flush()
+        linker.queue_articles(s, owner, seq, [row.id for row, _ in linked], now)
+        stats.queued = [linker.Queued(row.id, seq + n, linker.shipped(fp)) for n, (row, fp) in enumerate(linked)]
+    elif related_window > 0:
+        # After the whole batch is placed, so that links see every article's final story. Each links to the
+        # articles stored before it, as a linker does (syndicator.store.linker): the later ones link to it.
         rel_window = timedelta(seconds=related_window)
         s.flush()
+        later = {row.id for row, _ in linked}
         for row, fp in linked:
-            stats.links += related.link_article(s, row, fp, rel_window, now)
+            later.discard(row.id)
+            stats.links += related.link_article(s, row, fp, rel_window, now, newer=later)
     related.shed([fp for _, fp in linked])
     source.entries_seen += len(entries)
     return stats

@@ -17,8 +17,10 @@ best score per story, best first.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,13 +45,43 @@ class StoryLink:
     reason: dict
 
 
-def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, now: datetime) -> int:
-    """(Re)compute the links of one stored article; returns how many it has."""
+def link_article(
+    s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, now: datetime, *,
+    newer: Container[str] = frozenset(),
+) -> int:
+    """(Re)compute the links of one stored article; returns how many it has (``newer``: see links_for)."""
     # Prebuilt Core statements (syndicator.store.sql): they do not autoflush; the caller has flushed.
     s.execute(sql.DELETE_LINKS, {"article_id": row.id})
+    rows = links_for(s, row, fp, window, now, newer=newer)
+    if rows:
+        s.execute(sql.INSERT_LINKS, rows)  # one executemany, no ORM objects
+    return len(rows) // 2
+
+
+class Linked(Protocol):
+    """What linking reads of the new article's row (an ArticleRow, or the linker's copy of one)."""
+
+    id: str
+    story_id: str
+    published: datetime
+
+
+Subjects = Callable[[list[str]], Iterable[tuple[str, str | None, str | None]]]
+
+
+def links_for(
+    s: Session, row: Linked, fp: Fingerprint, window: timedelta, now: datetime, *,
+    newer: Container[str] = frozenset(), subjects: Subjects | None = None,
+) -> list[dict]:
+    """The link rows of one stored article, both ways (written by the caller), read from the store.
+
+    ``newer``: articles stored after this one, which a linker running behind the store can see; never
+    candidates, they link to this one in their turn. ``subjects``: (article id, kind, first shared word) of the
+    stored links of some articles (``sql.LINK_SUBJECTS``), for a linker whose own links are not all written.
+    """
     keys = sorted(relate.index_keys(fp))
     if not keys or window.total_seconds() <= 0:
-        return 0
+        return []
     lo, hi = row.published - window, row.published + window
     counts = dict(s.execute(sql.KEY_COUNTS, {"keys": keys, "lo": lo, "hi": hi}).all())
     shared: Counter[str] = Counter()  # article id -> idf mass of the keys it shares
@@ -63,8 +95,11 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
         for aid in _nearest_postings(s, key, row.published, lo, hi):
             shared[aid] += weight[key]
     shared.pop(row.id, None)
+    if newer:
+        for aid in [a for a in shared if a in newer]:
+            del shared[aid]
     if not shared:
-        return 0
+        return []
     ranked = [aid for aid, _ in sorted(shared.items(), key=lambda kv: (-kv[1], kv[0]))[: 2 * MAX_CANDIDATES]]
     # The stored fingerprint is only read when the cache has no profile for this version of the article.
     cands = s.execute(sql.RELATED_CANDIDATES, {"ids": ranked}).all()
@@ -96,7 +131,10 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
         # a name common in this stream is no name (the postings counts of this article's keys are at hand)
         tentative = [t for t in tentative if t[0].kind != relate.NAME_KIND
                      or counts.get(relate.KEY_PREFIX + t[0].shared[0], 0) <= relate.NAME_MAX_POSTINGS]
-        found += _supported(s, [link for link, _, _ in found], tentative)
+        if subjects is None:
+            def subjects(ids: list[str]) -> Iterable[tuple[str, str | None, str | None]]:
+                return s.execute(sql.LINK_SUBJECTS, {"ids": ids}).all()
+        found += _supported(subjects, [link for link, _, _ in found], tentative)
     rows = []
     for link, other_id, _ in found:
         reason = link.reason()
@@ -104,18 +142,16 @@ def link_article(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta
                      "created_at": now})
         rows.append({"article_id": other_id, "other_id": row.id, "score": link.score, "reason": reason,
                      "created_at": now})
-    if rows:
-        s.execute(sql.INSERT_LINKS, rows)  # one executemany, no ORM objects
-    return len(found)
+    return rows
 
 
-def _supported(s: Session, links: list[relate.Link], tentative: list) -> list:
+def _supported(subjects: Subjects, links: list[relate.Link], tentative: list) -> list:
     """The tentative links (:func:`syndicator.relate.tentative`) whose word the stream shows to name a
     subject: the heaviest shared word of at least ``relate.SUBJECT_SUPPORT`` links of either article
     (this article's new links, the other's stored ones)."""
     mine = Counter(w for ln in links if (w := relate.subject_word(ln.reason())) is not None)
     theirs: dict[str, Counter[str]] = {}
-    for aid, kind, first in s.execute(sql.LINK_SUBJECTS, {"ids": sorted({oid for _, oid, _ in tentative})}).all():
+    for aid, kind, first in subjects(sorted({oid for _, oid, _ in tentative})):
         reason = {"kind": kind, "shared": [first]} if first is not None else {}  # all subject_word reads
         if (w := relate.subject_word(reason)) is not None:
             theirs.setdefault(aid, Counter())[w] += 1
@@ -185,13 +221,15 @@ COMPACT_CACHE_SIZE = 16_384
 _COMPACT_CACHE = _Cache(COMPACT_CACHE_SIZE)
 
 
-def remember(row: ArticleRow, fp: Fingerprint) -> None:
-    """Cache the fingerprint just stored for ``row``: new articles are the next ones' candidates."""
+def remember(row: ArticleRow, fp: Fingerprint, *, linking: bool = True) -> None:
+    """Cache the fingerprint just stored for ``row``: new articles are the next ones' candidates
+    (with ``linking`` False, merge candidates only: a linker links them, syndicator.store.linker)."""
     key = (row.id, f"{row.content_hash}:{row.full_text_status or ''}")
     _FP_CACHE.put(key, fp)
     _FP_CACHE.trim()
-    _COMPACT_CACHE.put(key, relate.compact(fp))
-    _COMPACT_CACHE.trim()
+    if linking:
+        _COMPACT_CACHE.put(key, relate.compact(fp))
+        _COMPACT_CACHE.trim()
 
 
 # What a candidate never reads: the sets its own merge and links were made from.

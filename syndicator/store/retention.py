@@ -30,6 +30,7 @@ from syndicator.store.schema import (
     ArticleKeyRow,
     ArticleLinkRow,
     ArticleRow,
+    PendingLinkRow,
     StoryAliasRow,
     StoryRow,
     StorySplitRow,
@@ -104,6 +105,7 @@ def _delete_stories(s: Session, ids: list[str]) -> int:
     for start in range(0, len(article_ids), CHUNK):
         chunk = article_ids[start:start + CHUNK]
         s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id.in_(chunk)))
+        s.execute(delete(PendingLinkRow).where(PendingLinkRow.article_id.in_(chunk)))
         # Related links both ways (the foreign keys cascade too, but only where the database enforces them).
         s.execute(delete(ArticleLinkRow).where(
             or_(ArticleLinkRow.article_id.in_(chunk), ArticleLinkRow.other_id.in_(chunk))

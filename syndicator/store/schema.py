@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -200,6 +201,22 @@ class ArticleLinkRow(Base):
     # {"kind": "same event" | "same subject", "score": ..., "shared": [words]}
     reason: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PendingLinkRow(Base):
+    """An article stored whose related-story links are not written yet (``syndicator.store.linker``).
+
+    ``owner`` is the refresh's lease owner, ``seq`` the order the articles were stored in: the linker links
+    an article only to those stored before it, as linking in the storing transaction did.
+    """
+
+    __tablename__ = "pending_links"
+    __table_args__ = (Index("ix_pending_links_owner_seq", "owner", "seq"),)
+
+    article_id: Mapped[str] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StorySplitRow(Base):

@@ -1,0 +1,324 @@
+"""Related-story links made beside the store: a large refresh links its new articles in a process of its own.
+
+Linking a new article (:mod:`syndicator.store.related`) was more than half of the store's work in a large
+refresh (py-spy, bench/scale_replay.py 200 x 50: linking 42.7% of the samples, placing 16.7%), all of it in the
+refresh's own process while its pool of parse workers left the second core mostly idle. Placing an article
+in its story never reads links, so its links can be made a little later, by another process, from what the
+store holds:
+
+- the transaction that stores a source's articles queues each new or changed one (``pending_links``: the
+  refresh's lease owner and ``seq``, the order they were stored in) instead of linking it; once it has
+  committed, the refresh sends their fingerprints to the linker (:class:`Linker`);
+- the linker reads the store in snapshots of its own (it never writes: on SQLite it takes no write lock, so it
+  never waits for the store nor makes it wait) and links each article to the articles stored before it: one
+  of this refresh's queued articles with a later ``seq`` is newer and links to it in its turn, as it did when
+  each source was linked in its own transaction. Links it made that the refresh has not written yet are laid
+  over what it reads of the store (:func:`_subjects`);
+- the refresh writes the rows it gets back, and takes their articles out of the queue, in one transaction
+  (:func:`write_links`).
+
+One difference from linking in the storing transaction: a candidate's story is read when the linker gets to
+it, a few sources later, so a candidate that a later article merged into this article's story meanwhile is
+not linked (published links never point into the story itself anyway).
+
+A refresh stopped or killed leaves its articles queued, never half-linked: the next refresh adopts the queue
+of every owner that holds no lease and links it first, in its own process (:func:`link_pending`), as it does
+its own queue when its linker fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import multiprocessing
+import os
+import queue
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from syndicator.similarity import Fingerprint
+from syndicator.store import related, sql
+from syndicator.store.schema import ArticleLinkRow, ArticleRow, FeedStateRow, PendingLinkRow, SourceRow
+
+log = logging.getLogger(__name__)
+
+# Batches (one a source) sent to the linker and not yet linked, at most: beyond it the refresh waits for the
+# linker, so that the fingerprints waiting for it stay a few MB (one batch of 50 pickles to about 2 MB).
+MAX_BEHIND = 4
+# An article's seq: its batch's number times this, plus its place in the batch.
+BATCH_SEQ = 1 << 20
+# Queued articles linked per transaction by link_pending.
+PENDING_CHUNK = 100
+
+Result = tuple[str, list[dict]]  # an article's id and its link rows, both ways
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An article stored and queued for linking, with the fingerprint it was stored with."""
+
+    article_id: str
+    seq: int
+    fp: Fingerprint
+
+
+def shipped(fp: Fingerprint) -> Fingerprint:
+    """A copy of ``fp`` that carries to another process what the parse workers ship (its related-story
+    profile, compact and keys, its event vectors), not the larger sets its merge was made from; the store's
+    cached fingerprint is left as it is."""
+    from syndicator.prepare import SHIPPED
+
+    out = copy.copy(fp)
+    memo = fp.__dict__.get("_memo", {})
+    object.__setattr__(out, "_memo", {k: memo[k] for k in SHIPPED if k in memo})
+    return out
+
+
+class Linker:
+    """The linking process of one refresh: :meth:`submit` a committed batch, :meth:`take` the links made."""
+
+    def __init__(self, url: str, window_seconds: float, owner: str) -> None:
+        self.owner = owner
+        self._args = (url, window_seconds, owner)
+        self._proc = None  # started with the first batch: a refresh where nothing is new starts none
+        self._batches = 0  # numbered from 1, by next_seq
+        self._sent = 0
+        self._answered = 0
+        self.failed = ""  # why the linker stopped linking; what it did not link stays queued
+
+    def next_seq(self) -> int:
+        """The seq of the next batch's first article (the store queues them before they are sent)."""
+        self._batches += 1
+        return self._batches * BATCH_SEQ
+
+    def submit(self, queued: Sequence[Queued], now: datetime) -> None:
+        if queued and not self.failed:
+            if self._proc is None:
+                # spawn, as the parse pool (syndicator.prepare): the fetch threads are running
+                ctx = multiprocessing.get_context("spawn")
+                self._inbox, self._outbox = ctx.Queue(), ctx.Queue()
+                self._proc = ctx.Process(target=_serve, args=(*self._args, self._inbox, self._outbox, os.getpid()),
+                                         name="syndicator-linker", daemon=True)
+                self._proc.start()
+            self._inbox.put((list(queued), now))
+            self._sent += 1
+
+    @property
+    def behind(self) -> int:
+        return self._sent - self._answered
+
+    def take(self, *, behind: int = MAX_BEHIND) -> list[Result]:
+        """The links made so far; waits until at most ``behind`` batches are left to link (0: all)."""
+        out: list[Result] = []
+        while self.behind and not self.failed:
+            must = self.behind > behind
+            try:
+                msg = self._outbox.get(timeout=1.0) if must else self._outbox.get_nowait()
+            except queue.Empty:
+                if not must:
+                    break
+                if not self._proc.is_alive():
+                    self._fail(f"the linking process ended (exit code {self._proc.exitcode})")
+                continue
+            if msg[0] == "error":
+                self._fail(msg[1])
+                break
+            self._answered += 1
+            out += msg[1]
+        return out
+
+    def close(self) -> None:
+        """Stop the process; what it has not linked stays queued (link_pending)."""
+        if self._proc is None:
+            return
+        if self._proc.is_alive():
+            try:
+                self._inbox.put(None)
+            except (OSError, ValueError):
+                pass
+            self._proc.join(timeout=5.0)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+        for q in (self._inbox, self._outbox):
+            q.cancel_join_thread()  # batches never read must not hold this process at exit
+            q.close()
+
+    def _fail(self, why: str) -> None:
+        self.failed = why.strip().splitlines()[-1] if why.strip() else "unknown error"
+        log.error("related-story linking process failed, linking in this process instead: %s", why.strip())
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+
+
+def _serve(url: str, window_seconds: float, owner: str, inbox, outbox, parent: int) -> None:
+    """The linking process: links each batch it is sent, in order, and sends the rows back."""
+    from syndicator.prepare import _start_worker
+    from syndicator.store import db
+
+    _start_worker(parent)
+    try:
+        engine = db.create_store_engine(url, reader=True)
+        make = sessionmaker(engine)
+        window = timedelta(seconds=window_seconds)
+        unwritten: list[Result] = []
+        while (msg := inbox.get()) is not None:
+            items, now = msg
+            with make() as s, s.begin():
+                results, unwritten = link_batch(s, owner, items, window, now, unwritten)
+            outbox.put(("done", results))
+        engine.dispose()
+    except BaseException:
+        outbox.put(("error", traceback.format_exc()))
+
+
+def link_batch(
+    s: Session, owner: str, items: Sequence[Queued], window: timedelta, now: datetime, unwritten: list[Result],
+) -> tuple[list[Result], list[Result]]:
+    """Link one batch in one snapshot of the store. ``unwritten``: the links made before, in order, of which
+    those not yet written are laid over the store's; returns this batch's and the new ``unwritten``."""
+    pending = dict(s.execute(_PENDING_OF, {"owner": owner}).all())  # article id -> seq
+    # written and out of the queue in one transaction: what left the queue is in this snapshot
+    unwritten = [r for r in unwritten if r[0] in pending]
+    rows = {r.id: r for r in s.execute(_LINKED_ROWS, {"ids": [q.article_id for q in items]}).all()}
+    for q in items:
+        if q.article_id in rows:
+            related.remember(rows[q.article_id], q.fp)  # the later ones' candidates, as when storing
+    results: list[Result] = []
+    for q in items:
+        row = rows.get(q.article_id)
+        if row is None or q.article_id not in pending:
+            continue  # deleted since, or linked by another refresh that adopted it
+        newer = {aid for aid, seq in pending.items() if seq > q.seq}
+        links = related.links_for(s, row, q.fp, window, now, newer=newer,
+                                  subjects=lambda ids: _subjects(s, unwritten, ids))
+        unwritten.append((q.article_id, links))
+        results.append((q.article_id, links))
+    related.shed([q.fp for q in items])
+    return results, unwritten
+
+
+def _subjects(s: Session, unwritten: list[Result], ids: list[str]) -> list[tuple[str, str | None, str | None]]:
+    """``sql.LINK_SUBJECTS`` of ``ids`` as the store will hold it once ``unwritten`` is written: each result
+    replaces its article's links both ways (sql.DELETE_LINKS, then its rows), in order. Applying a result the
+    store already holds changes nothing, so the order alone makes this exact."""
+    view: dict[str, dict[str, tuple[str | None, str | None]]] = {aid: {} for aid in ids}
+    for aid, oid, kind, first in s.execute(_LINK_SUBJECT_PAIRS, {"ids": ids}).all():
+        view[aid][oid] = (kind, first)
+    for aid, links in unwritten:
+        if aid in view:
+            view[aid].clear()
+        for theirs in view.values():
+            theirs.pop(aid, None)
+        for r in links:
+            if r["article_id"] in view:
+                shared = r["reason"].get("shared") or [None]
+                view[r["article_id"]][r["other_id"]] = (r["reason"].get("kind"), shared[0])
+    return [(aid, kind, first) for aid, theirs in view.items() for kind, first in theirs.values()]
+
+
+def write_links(s: Session, owner: str, results: Iterable[Result]) -> int:
+    """Write the links of ``results`` and take their articles out of ``owner``'s queue; returns how many
+    links. An article no longer queued by ``owner`` (deleted, or adopted by another refresh) is skipped."""
+    results = list(results)
+    queued: set[str] = set()
+    ids = [aid for aid, _ in results]
+    for start in range(0, len(ids), 500):
+        queued.update(s.scalars(_QUEUED_OF, {"owner": owner, "ids": ids[start:start + 500]}))
+    count = 0
+    for aid, rows in results:
+        if aid not in queued:
+            continue
+        s.execute(sql.DELETE_LINKS, {"article_id": aid})
+        if rows:
+            s.execute(_insert_links(s), rows)
+        count += len(rows) // 2
+    done = sorted(queued)
+    for start in range(0, len(done), 500):
+        s.execute(delete(PendingLinkRow).where(PendingLinkRow.article_id.in_(done[start:start + 500])))
+    if done:
+        _unpublished(s)
+    return count
+
+
+def queue_articles(s: Session, owner: str, seq: int, article_ids: Sequence[str], now: datetime) -> None:
+    """Queue stored articles for linking, in this order from ``seq`` on (an article queued before is queued again)."""
+    for start in range(0, len(article_ids), 500):
+        s.execute(delete(PendingLinkRow).where(PendingLinkRow.article_id.in_(article_ids[start:start + 500])))
+    if article_ids:
+        s.execute(PendingLinkRow.__table__.insert(), [
+            {"article_id": aid, "owner": owner, "seq": seq + n, "queued_at": now} for n, aid in enumerate(article_ids)
+        ])
+
+
+def adopt(s: Session, owner: str, now: datetime) -> int:
+    """Make ``owner``'s the articles queued by refreshes that hold no lease any more (stopped or killed)."""
+    live = select(SourceRow.lease_owner).where(SourceRow.lease_until > now, SourceRow.lease_owner != "")
+    result = s.execute(
+        update(PendingLinkRow)
+        .where(PendingLinkRow.owner != owner, PendingLinkRow.owner.not_in(live))
+        .values(owner=owner)
+    )
+    return result.rowcount or 0
+
+
+def link_pending(s: Session, owner: str, window: timedelta, now: datetime) -> tuple[int, int]:
+    """Link up to PENDING_CHUNK of ``owner``'s queued articles here, the first stored first, each from its stored
+    fingerprint; returns (articles linked, links)."""
+    pending = dict(s.execute(_PENDING_OF, {"owner": owner}).all())
+    first = sorted(pending, key=pending.__getitem__)[:PENDING_CHUNK]
+    if not first:
+        return 0, 0
+    rows = {r.id: r for r in s.execute(_LINKED_ROWS, {"ids": first}).all()}
+    keys = {aid: (aid, f"{r.content_hash}:{r.full_text_status or ''}") for aid, r in rows.items()}
+    fps = related.fingerprints(s, list(keys.values()))
+    results: list[Result] = []
+    for aid in first:
+        fp = fps.get(keys[aid]) if aid in keys else None
+        if fp is None:
+            continue  # deleted meanwhile (the queue row went with it)
+        newer = {a for a, seq in pending.items() if seq > pending[aid]}
+        links = related.links_for(s, rows[aid], fp, window, now, newer=newer,
+                                  subjects=lambda ids: _subjects(s, results, ids))
+        results.append((aid, links))
+    links_written = write_links(s, owner, results)
+    # one without a fingerprint (stored before fingerprints were) has nothing to be linked by
+    s.execute(delete(PendingLinkRow).where(PendingLinkRow.article_id.in_(first)))
+    return len(first), links_written
+
+
+def _insert_links(s: Session):
+    """INSERT of link rows that skips a pair another worker wrote meanwhile (PostgreSQL: two refreshes linking
+    two related articles to each other at once)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(ArticleLinkRow.__table__).on_conflict_do_nothing()
+
+
+def _unpublished(s: Session) -> None:
+    """The files published last no longer show every link (see Store.published_signature)."""
+    from syndicator.store import LAST_PUBLISH
+
+    s.execute(update(FeedStateRow).where(FeedStateRow.name == LAST_PUBLISH).values(content_hash=""))
+
+
+_P = PendingLinkRow.__table__
+_A = ArticleRow.__table__
+_L = ArticleLinkRow.__table__
+_PENDING_OF = select(_P.c.article_id, _P.c.seq).where(_P.c.owner == bindparam("owner"))
+_QUEUED_OF = select(_P.c.article_id).where(
+    _P.c.owner == bindparam("owner"), _P.c.article_id.in_(bindparam("ids", expanding=True))
+)
+_LINKED_ROWS = select(_A.c.id, _A.c.story_id, _A.c.published, _A.c.content_hash, _A.c.full_text_status).where(
+    _A.c.id.in_(bindparam("ids", expanding=True))
+)
+_LINK_SUBJECT_PAIRS = select(
+    _L.c.article_id, _L.c.other_id, _L.c.reason["kind"].as_string(), _L.c.reason[("shared", 0)].as_string()
+).where(_L.c.article_id.in_(bindparam("ids", expanding=True)))
