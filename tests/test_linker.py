@@ -24,7 +24,7 @@ from tests.conftest import Resource, store_url, write_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-import scale_feeds  # noqa: E402
+import scale_feeds
 
 SOURCES, ITEMS = 12, 10
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # after every generated item (scale_replay's clock)
