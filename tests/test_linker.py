@@ -204,3 +204,26 @@ def test_a_failed_linker_leaves_the_linking_to_the_refresh(feed_server, tmp_path
     pooled = _refresh_links(feed_server, tmp_path / "pool", monkeypatch, pool=True)
     assert "linking process failed" in caplog.text
     _similar(pooled, inline)
+
+
+def test_the_linker_starts_a_large_wal_again(tmp_path, monkeypatch):
+    """SQLite starts its WAL file again only when no reader is in it, and a linker nearly always is: between
+    batches the linker checkpoints and truncates a WAL grown past WAL_RESTART_BYTES (here: any)."""
+    from syndicator.store import db
+
+    path = db.sqlite_path(store_url(tmp_path))
+    if path is None:
+        pytest.skip("SQLite's WAL")
+    with _store(tmp_path / "s") as store:
+        name, entries = _sources()[0]
+        store.ingest(name, entries, NOW, MERGE_WINDOW, related_window=RELATED_WINDOW)
+        wal = Path(db.sqlite_path(store.url) + "-wal")
+        assert wal.stat().st_size > 100_000
+        reader = db.create_store_engine(store.url, reader=True)
+        linker._restart_wal(reader, str(wal))
+        assert wal.stat().st_size > 100_000  # under the limit: left alone
+        monkeypatch.setattr(linker, "WAL_RESTART_BYTES", 1)
+        linker._restart_wal(reader, str(wal))
+        assert wal.stat().st_size == 0
+        assert len(_links(store)) > 0  # all of it in the database file now
+        reader.dispose()

@@ -115,12 +115,17 @@ def test_a_signal_stops_the_refresh_after_the_source_being_stored(feed_server, t
     assert db_rows(cfg, "SELECT count(*) FROM sources WHERE lease_owner != ''") == [(0,)]
     assert not (tmp_path / "public" / "all.atom").exists()  # nothing half-done published
     assert _gone(workers), "parse workers outlived the refresh"
+    # Its articles wait for their related-story links (its linking process was stopped with it).
+    assert db_rows(cfg, "SELECT count(*) FROM pending_links") == [(stored,)]
 
-    # The next refresh is not held off by leases, stores the rest and publishes.
+    # The next refresh is not held off by leases, links what the stopped one left, stores the rest and publishes.
     done = syndicator("--config", str(cfg), "refresh")
     assert done.returncode == 0, done.stderr
     assert "deferred" not in done.stdout
     assert db_rows(cfg, "SELECT count(*) FROM articles") == [(SOURCES * ITEMS,)]
+    assert db_rows(cfg, "SELECT count(*) FROM pending_links") == [(0,)]
+    linked = db_rows(cfg, "SELECT count(DISTINCT article_id) FROM article_links")[0][0]
+    assert linked == SOURCES * ITEMS  # every article, the stopped refresh's too
     assert (tmp_path / "public" / "all.atom").is_file()
 
 
