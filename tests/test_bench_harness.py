@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,19 +10,16 @@ from pathlib import Path
 import feedparser
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
+from tests import benchdata
+from tests.benchdata import scale_feeds
 
-import scale_feeds  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
 def small_data():
-    before = (scale_feeds.DATA, scale_feeds.UCI_FILE, scale_feeds.ECB_FILE)
-    scale_feeds.use_data(Path(__file__).parent / "fixtures" / "bench", "uci_news_head40.csv",
-                         "ecbplus_documents3.jsonl")
-    yield
-    scale_feeds.use_data(*before)
+    with benchdata.small_data():
+        yield
 
 
 def test_generator_is_deterministic_sized_and_mixes_formats():

@@ -7,7 +7,6 @@ tests/fixtures/bench: real headlines, bodies from ECB+ texts, wire copies shared
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,11 +19,9 @@ from syndicator.parse import parse_document
 from syndicator.refresh import refresh
 from syndicator.store import Store, linker, related, sql
 from syndicator.store.schema import ArticleLinkRow, PendingLinkRow, SourceRow
+from tests import benchdata
+from tests.benchdata import scale_feeds
 from tests.conftest import Resource, store_url, write_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-import scale_feeds
 
 SOURCES, ITEMS = 12, 10
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # after every generated item (scale_replay's clock)
@@ -33,11 +30,8 @@ MERGE_WINDOW, RELATED_WINDOW = 72 * 3600.0, 14 * 86400.0
 
 @pytest.fixture(autouse=True)
 def small_data():
-    before = (scale_feeds.DATA, scale_feeds.UCI_FILE, scale_feeds.ECB_FILE)
-    scale_feeds.use_data(Path(__file__).parent / "fixtures" / "bench", "uci_news_head40.csv",
-                         "ecbplus_documents3.jsonl")
-    yield
-    scale_feeds.use_data(*before)
+    with benchdata.small_data():
+        yield
 
 
 def _cold_caches() -> None:
