@@ -1,6 +1,6 @@
 """Related-story links made beside the store (syndicator.store.linker): a linker running behind the store, in
 a process of its own or not, writes the links that linking in each storing transaction writes; a stopped or
-failed linker loses none.
+failed linker loses none. And how a story's links are read back (the mean of its articles' links).
 
 The articles are the scale benchmark's generated sources (bench/scale_feeds.py) over the small real data in
 tests/fixtures/bench: real headlines, bodies from ECB+ texts, wire copies shared by two sources."""
@@ -221,3 +221,26 @@ def test_the_linker_starts_a_large_wal_again(tmp_path, monkeypatch):
         assert wal.stat().st_size == 0
         assert len(_links(store)) > 0  # all of it in the database file now
         reader.dispose()
+
+
+def test_a_story_is_related_to_another_by_the_mean_of_its_articles_links(tmp_path):
+    """syndicator.store.related.related_stories ranks by the mean score of the links between two stories'
+    articles: a story whose one odd variant links strongly elsewhere is not dragged there (UCI dev half)."""
+    from syndicator.store.schema import ArticleRow
+
+    with _store(tmp_path / "s") as store:
+        name, entries = _sources()[0]
+        store.ingest(name, entries[:4], NOW, MERGE_WINDOW, related_window=0.0)  # four stories, no links
+        with store.session() as s:
+            rows = s.execute(select(ArticleRow.id, ArticleRow.story_id).order_by(ArticleRow.id)).all()
+            (a1, story), (a2, _), (t1, story1), (t2, story2) = rows
+            s.execute(update(ArticleRow).where(ArticleRow.id == a2).values(story_id=story))  # a1, a2: one story
+            links = [(a1, t1, 0.9), (a2, t1, 0.1), (a1, t2, 0.6), (a2, t2, 0.6)]
+            s.execute(sql.INSERT_LINKS, [
+                {"article_id": a, "other_id": o, "score": sc, "reason": {"kind": "same subject", "score": sc},
+                 "created_at": NOW} for a, o, sc in links
+            ])
+        with store.session() as s:
+            found = related.related_stories(s, [story], 5)[story]
+    assert [ln.story_id for ln in found] == [story2, story1]  # 0.6 on average before 0.5 (its best: 0.9)
+    assert found[1].score == pytest.approx(0.5) and found[1].reason["score"] == 0.9  # the best link explains it

@@ -16,6 +16,7 @@ best score per story, best first.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
@@ -317,12 +318,19 @@ def _nearest_postings(s: Session, key: str, at: datetime, lo: datetime, hi: date
 
 
 def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, list[StoryLink]]:
-    """Each story's best ``limit`` related stories (never itself), best first."""
+    """Each story's best ``limit`` related stories (never itself), best first: by the mean score of the links
+    between their articles, each shown with the reason of the best one.
+
+    The mean, not the best link: a story with many headlines is related to another by what its articles'
+    links say together, not by its one odd variant's (merged UCI market reports linked by one headline each;
+    the UCI dev half through the pipeline, bench/related_quality.py: P@3 0.940 -> 0.951, hit rate 0.933 ->
+    0.934, ECB+ and the sparse stream unchanged; the sum or a bonus per link did worse than the best link)."""
     if not story_ids or limit <= 0:
         return {}
     mine = ArticleRow.__table__.alias("mine")
     other = ArticleRow.__table__.alias("other")
     out: dict[str, dict[str, StoryLink]] = {}
+    scores: dict[tuple[str, str], list[float]] = {}
     for start in range(0, len(story_ids), 500):
         chunk = story_ids[start : start + 500]
         rows = s.execute(
@@ -338,9 +346,13 @@ def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, l
             new = StoryLink(oid, score, reason or {})
             if old is None or _rank(new) > _rank(old) or (_rank(new) == _rank(old) and str(reason) < str(old.reason)):
                 best[oid] = new
+            scores.setdefault((sid, oid), []).append(score)
     shown = {}
     for sid, links in out.items():
-        ranked = sorted(links.values(), key=lambda ln: (-ln.score, ln.story_id))
+        # fsum: the same mean whatever order the database returned the links in
+        mean = {oid: math.fsum(scores[sid, oid]) / len(scores[sid, oid]) for oid in links}
+        ranked = sorted((StoryLink(oid, mean[oid], ln.reason) for oid, ln in links.items()),
+                        key=lambda ln: (-ln.score, ln.story_id))
         keep = relate.shown([(ln.score, ln.reason.get("kind", "")) for ln in ranked])
         shown[sid] = [ranked[n] for n in keep][:limit]
     return shown
