@@ -39,12 +39,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndicator.similarity import Fingerprint
 from syndicator.store import related, sql
-from syndicator.store.schema import ArticleLinkRow, ArticleRow, FeedStateRow, PendingLinkRow, SourceRow
+from syndicator.store.schema import ArticleLinkRow, FeedStateRow, PendingLinkRow, SourceRow
 
 log = logging.getLogger(__name__)
 
@@ -234,10 +234,10 @@ def link_batch(
 ) -> tuple[list[Result], list[Result]]:
     """Link one batch in one snapshot of the store. ``unwritten``: the links made before, in order, of which
     those not yet written are laid over the store's; returns this batch's and the new ``unwritten``."""
-    pending = dict(s.execute(_PENDING_OF, {"owner": owner}).all())  # article id -> seq
+    pending = dict(s.execute(sql.PENDING_OF, {"owner": owner}).all())  # article id -> seq
     # written and out of the queue in one transaction: what left the queue is in this snapshot
     unwritten = [r for r in unwritten if r[0] in pending]
-    rows = {r.id: r for r in s.execute(_LINKED_ROWS, {"ids": [q.article_id for q in items]}).all()}
+    rows = {r.id: r for r in s.execute(sql.LINKED_ROWS, {"ids": [q.article_id for q in items]}).all()}
     for q in items:
         if q.article_id in rows:
             related.remember(rows[q.article_id], q.fp)  # the later ones' candidates, as when storing
@@ -260,7 +260,7 @@ def _subjects(s: Session, unwritten: list[Result], ids: list[str]) -> list[tuple
     replaces its article's links both ways (sql.DELETE_LINKS, then its rows), in order. Applying a result the
     store already holds changes nothing, so the order alone makes this exact."""
     view: dict[str, dict[str, tuple[str | None, str | None]]] = {aid: {} for aid in ids}
-    for aid, oid, kind, first in s.execute(_LINK_SUBJECT_PAIRS, {"ids": ids}).all():
+    for aid, oid, kind, first in s.execute(sql.LINK_SUBJECT_PAIRS, {"ids": ids}).all():
         view[aid][oid] = (kind, first)
     for aid, links in unwritten:
         if aid in view:
@@ -281,7 +281,7 @@ def write_links(s: Session, owner: str, results: Iterable[Result]) -> int:
     queued: set[str] = set()
     ids = [aid for aid, _ in results]
     for start in range(0, len(ids), 500):
-        queued.update(s.scalars(_QUEUED_OF, {"owner": owner, "ids": ids[start:start + 500]}))
+        queued.update(s.scalars(sql.QUEUED_OF, {"owner": owner, "ids": ids[start:start + 500]}))
     count = 0
     for aid, rows in results:
         if aid not in queued:
@@ -322,11 +322,11 @@ def adopt(s: Session, owner: str, now: datetime) -> int:
 def link_pending(s: Session, owner: str, window: timedelta, now: datetime) -> tuple[int, int]:
     """Link up to PENDING_CHUNK of ``owner``'s queued articles here, the first stored first, each from its stored
     fingerprint; returns (articles linked, links)."""
-    pending = dict(s.execute(_PENDING_OF, {"owner": owner}).all())
+    pending = dict(s.execute(sql.PENDING_OF, {"owner": owner}).all())
     first = sorted(pending, key=pending.__getitem__)[:PENDING_CHUNK]
     if not first:
         return 0, 0
-    rows = {r.id: r for r in s.execute(_LINKED_ROWS, {"ids": first}).all()}
+    rows = {r.id: r for r in s.execute(sql.LINKED_ROWS, {"ids": first}).all()}
     keys = {aid: (aid, f"{r.content_hash}:{r.full_text_status or ''}") for aid, r in rows.items()}
     fps = related.fingerprints(s, list(keys.values()))
     results: list[Result] = []
@@ -359,18 +359,3 @@ def _unpublished(s: Session) -> None:
     from syndicator.store import LAST_PUBLISH
 
     s.execute(update(FeedStateRow).where(FeedStateRow.name == LAST_PUBLISH).values(content_hash=""))
-
-
-_P = PendingLinkRow.__table__
-_A = ArticleRow.__table__
-_L = ArticleLinkRow.__table__
-_PENDING_OF = select(_P.c.article_id, _P.c.seq).where(_P.c.owner == bindparam("owner"))
-_QUEUED_OF = select(_P.c.article_id).where(
-    _P.c.owner == bindparam("owner"), _P.c.article_id.in_(bindparam("ids", expanding=True))
-)
-_LINKED_ROWS = select(_A.c.id, _A.c.story_id, _A.c.published, _A.c.content_hash, _A.c.full_text_status).where(
-    _A.c.id.in_(bindparam("ids", expanding=True))
-)
-_LINK_SUBJECT_PAIRS = select(
-    _L.c.article_id, _L.c.other_id, _L.c.reason["kind"].as_string(), _L.c.reason[("shared", 0)].as_string()
-).where(_L.c.article_id.in_(bindparam("ids", expanding=True)))

@@ -15,13 +15,21 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select
 
-from syndicator.store.schema import ArticleKeyRow, ArticleLinkRow, ArticleRow, StoryRow, StorySplitRow
+from syndicator.store.schema import (
+    ArticleKeyRow,
+    ArticleLinkRow,
+    ArticleRow,
+    PendingLinkRow,
+    StoryRow,
+    StorySplitRow,
+)
 
 _K = ArticleKeyRow.__table__
 _A = ArticleRow.__table__
 _S = StoryRow.__table__
 _L = ArticleLinkRow.__table__
 _SPLIT = StorySplitRow.__table__
+_P = PendingLinkRow.__table__
 
 
 def _many(name: str):  # an IN list's values: one bound parameter, expanded at execution
@@ -92,7 +100,14 @@ DELETE_LINKS = delete(_L).where(
 # (article id, kind, first shared word) of every link of :ids: what relate.subject_word reads of a reason,
 # extracted by the database (json_extract, #>>). Decoding the whole reason of every link in Python was a
 # quarter of the ingest on headline-only streams (UCI headlines: 40 links an article, py-spy).
-LINK_SUBJECTS = select(
-    _L.c.article_id, _L.c.reason["kind"].as_string(), _L.c.reason[("shared", 0)].as_string()
-).where(_L.c.article_id.in_(_many("ids")))
+_SUBJECT = (_L.c.reason["kind"].as_string(), _L.c.reason[("shared", 0)].as_string())
+LINK_SUBJECTS = select(_L.c.article_id, *_SUBJECT).where(_L.c.article_id.in_(_many("ids")))
+# the same with each link's other article: a linker lays the links it has not written yet over them
+LINK_SUBJECT_PAIRS = select(_L.c.article_id, _L.c.other_id, *_SUBJECT).where(_L.c.article_id.in_(_many("ids")))
 INSERT_LINKS = insert(_L)
+# -- articles waiting for their links (pending_links, syndicator.store.linker) ---------------------------
+PENDING_OF = select(_P.c.article_id, _P.c.seq).where(_P.c.owner == bindparam("owner"))
+QUEUED_OF = select(_P.c.article_id).where(_P.c.owner == bindparam("owner"), _P.c.article_id.in_(_many("ids")))
+LINKED_ROWS = select(_A.c.id, _A.c.story_id, _A.c.published, _A.c.content_hash, _A.c.full_text_status).where(
+    _A.c.id.in_(_many("ids"))
+)
