@@ -3,7 +3,9 @@
 For each size (N sources × M items) and latency, a feed server (bench/scale_feeds.py, its own process) serves
 generation 1; then, three times over (median reported), each tool runs three scenarios, each one a whole
 process timed from outside (wall clock; user+system CPU and peak RSS from os.wait4, i.e. getrusage of that
-child):
+child: the largest single process; and the peak of the whole process tree's summed RSS, sampled from /proc
+every half second by bench/proctree.py: the refresh with its parse workers, linking process and
+multiprocessing's resource tracker):
 
 - cold: an empty store;
 - warm-unchanged: the same store again, every source answers 304;
@@ -39,6 +41,7 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
 import scale_feeds  # noqa: E402
+from proctree import TreeSampler  # noqa: E402
 
 SCENARIOS = ("cold", "warm-unchanged", "warm-incremental")
 TOOLS = ("syndicator", "before", "reader", "floor")
@@ -61,6 +64,8 @@ class Run:
     sources: int
     status: dict = field(default_factory=dict)
     connections: int = 0  # TCP connections the feed server accepted during the run
+    tree_mb: float = 0.0  # peak of the whole process tree's summed RSS (bench/proctree.py)
+    tree: str = ""  # each process's own peak, MB
 
     @property
     def ok(self) -> bool:
@@ -145,15 +150,18 @@ def publish_seeded(tool: str, work: Path, args: argparse.Namespace) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def timed(cmd: list[str], log: Path, prefix: list[str], cwd: Path = ROOT) -> tuple[float, float, float, int]:
-    """Wall seconds, CPU seconds, peak RSS (MB) and exit code of one whole process."""
+def timed(cmd: list[str], log: Path, prefix: list[str], cwd: Path = ROOT
+          ) -> tuple[float, float, float, int, TreeSampler]:
+    """Wall seconds, CPU seconds, peak RSS of the largest process (MB), exit code, and the tree's memory."""
     with open(log, "ab") as out:
         start = time.monotonic()
         proc = subprocess.Popen(prefix + cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        tree = TreeSampler(proc.pid, interval=0.5)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - start
+        tree.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, tree
 
 
 def run_tool(tool: str, server: FeedServer, work: Path, args: argparse.Namespace, rep: int) -> list[Run]:
@@ -186,15 +194,16 @@ def run_tool(tool: str, server: FeedServer, work: Path, args: argparse.Namespace
             pyspy = str(Path(args.syndicator_python).parent / "py-spy")
             prefix = [pyspy, "record", "--subprocesses", "--rate", "50", "--format", "speedscope",
                       "-o", f"{out}.json", "--"]
-        wall, cpu, rss, code = timed(command(tool, work, args), work / f"{tool}.log", prefix, cwd)
+        wall, cpu, rss, code, tree = timed(command(tool, work, args), work / f"{tool}.log", prefix, cwd)
         st = server.control("/_bench/state")
         # Less the connection that asked for the state (urllib: one per control request).
         run = Run(tool, scenario, wall, cpu, rss, code, st["requests"], st["fetched_sources"], st["sources"],
-                  st["status"], max(st.get("connections", 1) - 1, 0))
+                  st["status"], max(st.get("connections", 1) - 1, 0), tree.peak_mb, tree.describe())
         runs.append(run)
         flag = "" if run.ok else f"  FAILED (exit {code}, {run.fetched_sources}/{run.sources} sources fetched)"
         print(f"  rep {rep + 1} {tool:10s} {scenario:16s} wall {wall:7.2f}s cpu {cpu:7.2f}s rss {rss:6.0f}MB "
-              f"req {run.requests} conn {run.connections} {st['status']}{flag}", flush=True)
+              f"tree {tree.peak_mb:6.0f}MB req {run.requests} conn {run.connections} {st['status']}{flag}", flush=True)
+        print(f"    processes' own peak RSS and CPU: {tree.describe()}", flush=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return runs
@@ -203,7 +212,8 @@ def run_tool(tool: str, server: FeedServer, work: Path, args: argparse.Namespace
 def median_run(runs: list[Run]) -> dict:
     return {
         "wall": statistics.median(r.wall for r in runs), "cpu": statistics.median(r.cpu for r in runs),
-        "rss_mb": max(r.rss_mb for r in runs), "ok": all(r.ok for r in runs),
+        "rss_mb": max(r.rss_mb for r in runs), "tree_mb": max(r.tree_mb for r in runs),
+        "ok": all(r.ok for r in runs),
         "walls": [round(r.wall, 2) for r in runs], "requests": [r.requests for r in runs],
         "connections": [r.connections for r in runs],
     }
@@ -212,14 +222,16 @@ def median_run(runs: list[Run]) -> dict:
 def report(results: dict) -> None:
     for key, cell in results.items():
         print(f"\n## {key}  (median of {len(next(iter(cell.values()))['walls'])}; rss = max)")
-        print("| scenario | tool | wall s | CPU s | peak RSS MB | walls | connections | ok |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| scenario | tool | wall s | CPU s | peak RSS MB (largest process) | tree MB | walls | connections "
+              "| ok |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for scenario in SCENARIOS:
             for tool in TOOLS:
                 m = cell.get(f"{tool}/{scenario}")
                 if m:
                     print(f"| {scenario} | {tool} | {m['wall']:.2f} | {m['cpu']:.2f} | {m['rss_mb']:.0f} | "
-                          f"{m['walls']} | {m.get('connections', '')} | {'yes' if m['ok'] else 'FAILED'} |")
+                          f"{m.get('tree_mb', 0):.0f} | {m['walls']} | {m.get('connections', '')} | "
+                          f"{'yes' if m['ok'] else 'FAILED'} |")
         print("\n| scenario | ours/reader wall | ours/floor wall | ours/before wall | ours/reader CPU | "
               "ours/floor CPU | ours/before CPU |")
         print("|---|---|---|---|---|---|---|")

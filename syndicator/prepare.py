@@ -21,7 +21,7 @@ from datetime import datetime
 
 from syndicator import relate, similarity
 from syndicator.errors import ParseError
-from syndicator.model import ParsedFeed
+from syndicator.model import FUTURE_SLACK, ParsedFeed, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ def prepare(
     makes the fingerprint again itself when it differs (an article stored earlier keeps its first date).
     """
     from syndicator.parse import parse_document  # here: a refresh where every source answered 304 parses nothing
-    from syndicator.store.ingest import FUTURE_SLACK, content_hash
 
     try:
         parsed = parse_document(body, url, content_type, strip_tracking_pixels=strip_tracking_pixels)

@@ -112,3 +112,26 @@ def test_before_tool_runs_the_other_checkout_in_its_own_folder(tmp_path):
     assert cmd[0].startswith(str(tmp_path / "main")) and cmd[-1] == "refresh"
     run = scale_run.Run("before", "warm-unchanged", 1.0, 0.5, 60.0, 0, 10, 10, 10, {}, connections=3)
     assert run.ok and scale_run.median_run([run])["connections"] == [3]
+
+
+def test_tree_sampler_sums_the_memory_of_a_process_and_its_children():
+    # A parent holding 30 MB starts two children holding 60 MB each and waits for them: the largest single
+    # process (what os.wait4 reports) is ~70 MB, the tree's sum ~170 MB; the sampler must see the sum.
+    import subprocess
+    import sys
+    import time
+
+    from proctree import TreeSampler
+
+    child = "b = bytearray(60 << 20); import time; time.sleep(3)"
+    parent = ("import subprocess, sys; b = bytearray(30 << 20); "
+              f"ps = [subprocess.Popen([sys.executable, '-c', {child!r}]) for _ in range(2)]; "
+              "[p.wait() for p in ps]")
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    sampler = TreeSampler(proc.pid, interval=0.1)
+    proc.wait()
+    time.sleep(0.2)
+    sampler.stop()
+    assert sampler.peak_mb > 150, sampler.describe()
+    own = sorted(kb for _name, kb in sampler.peaks.values())
+    assert len(own) == 3 and own[-1] / 1024 < 100, sampler.describe()

@@ -168,3 +168,22 @@ def test_values_made_in_a_worker_are_the_ones_the_store_would_make(monkeypatch):
             assert getattr(ca, field) == getattr(cb, field), field
         assert all(w is sys.intern(w) for w in ca.words + ca.title)  # interned again on unpickling
         assert _derived(fp, "vector", lambda: None) is shipped["vector"]  # the store uses them, not new ones
+
+
+def test_a_worker_does_not_import_the_store():
+    """A parse worker parses and fingerprints; importing the store (SQLAlchemy, the schema) on the way cost
+    each worker 28 MB of RSS (bench/scale_run.py's process tree: 65 MB a worker at 200 x 50), for two
+    functions of an entry (model.content_hash, model.FUTURE_SLACK) now beside the entry itself."""
+    from tests import worker_probe
+
+    pool = prepare.Preparer(prepare.MIN_DOCUMENTS)
+    try:
+        known = {"s0-0": "stale"}  # a known entry with another hash: fingerprinted again, the hash compared
+        done = pool.submit(rss2(_items(0, 1)), "https://s0.example/feed", "application/rss+xml", True, "s0",
+                           known, T0).result()
+        assert done.fingerprints and not done.error
+        loaded = pool._pool.submit(worker_probe.loaded_modules).result()
+    finally:
+        pool.close()
+    assert "syndicator.similarity" in loaded and "feedparser" in loaded
+    assert "sqlalchemy" not in loaded and "syndicator.store" not in loaded

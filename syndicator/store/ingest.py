@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, defer
 
 from syndicator import merge, relate, similarity
-from syndicator.model import Entry
+from syndicator.model import FUTURE_SLACK, Entry, content_hash
 from syndicator.similarity import Fingerprint
 from syndicator.store import linker, locks, related, sql
 from syndicator.store.schema import ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
@@ -25,9 +23,6 @@ log = logging.getLogger(__name__)
 # Article ids are derived from (source, guid) so the same item always gets
 # the same id, in every process and on every retry.
 ARTICLE_NAMESPACE = uuid.UUID("5b0f7a52-3c59-4b8e-9d0e-2f6f1c0d9a11")
-# A date further ahead than this is a publisher's clock or time-zone error;
-# taking it at face value would pin the item to the top of every feed.
-FUTURE_SLACK = timedelta(hours=1)
 
 
 @dataclass
@@ -48,16 +43,6 @@ def article_id(source: str, guid: str) -> str:
 
 def new_story_id() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
-
-
-def content_hash(e: Entry) -> str:
-    data = [
-        e.title, e.url, e.summary, e.content, e.author, list(e.categories),
-        [asdict(x) for x in e.enclosures], e.image, e.language,
-        e.published.isoformat() if e.published else "",
-        e.updated.isoformat() if e.updated else "",
-    ]
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
 Embedder = Callable[[list[str]], list[bytes]]
