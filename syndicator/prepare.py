@@ -81,8 +81,15 @@ SHIPPED = (*_SHIPPED, *similarity.STORE_DERIVED)
 class Preparer:
     """A process pool started on the first document once ``expected`` says there will be enough of them."""
 
-    def __init__(self, expected: int) -> None:
-        self.enabled = expected >= MIN_DOCUMENTS and (os.cpu_count() or 1) > 1
+    def __init__(self, expected: int, *, reserve: int = 0) -> None:
+        """``reserve``: cores left to other processes of the refresh (its linking process), not to workers."""
+        cores = os.cpu_count() or 1
+        self.enabled = expected >= MIN_DOCUMENTS and cores > 1
+        # One worker per core but the reserved ones, at least one. With a linker beside the refresh, parsing is
+        # the smallest of the three shares of the work (200 x 50 cold: 35 CPU s against 75 for the refresh and
+        # 82 for the linker, bench/scale_run.py's per-process figures), and a second worker on a two-core
+        # machine only took turns with the other two, while it held 40 MB: one worker, 0.92x the wall time.
+        self.workers = max(1, cores - reserve)
         self._pool: ProcessPoolExecutor | None = None
 
     def submit(self, *args: object) -> Future[Prepared]:
@@ -91,7 +98,7 @@ class Preparer:
             # them holds. Not forkserver either: spawned workers are this process's own children, reaped by
             # it, so their CPU time is counted in its own (os.wait4 of a refresh, bench/scale_run.py).
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=ctx,
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                              initializer=_start_worker, initargs=(os.getpid(),))
         return self._pool.submit(prepare, *args)
 

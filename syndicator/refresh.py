@@ -249,8 +249,9 @@ def _fetch_all(
     backoffs = [HostBackoff(h.name, h.retry_after_until, h.reason) for h in hosts.values()]
     from syndicator.prepare import Preparer  # imported when there is something to fetch
 
-    preparer = Preparer(len(requests))
     window = config.related.window if config.related.limit else 0.0
+    # A core for the linking process below, when there will be one.
+    preparer = Preparer(len(requests), reserve=1 if window > 0 else 0)
     if window > 0:
         # Articles a stopped or killed refresh stored and did not link (syndicator.store.linker), first.
         store.link_pending(owner, window, adopt=True)

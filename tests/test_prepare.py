@@ -3,6 +3,7 @@ process would: the same stories, the same merges, the same articles; changed ent
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -46,14 +47,23 @@ def _run(feed_server, folder, pool: bool, monkeypatch) -> list:
     cfg = write_config(folder, {f"s{n}": feed_server.url(f"/s{n}.xml") for n in range(SOURCES)})
     config = load_config(cfg)
     calls = []
+    workers = set()
     real = prepare.Preparer.submit
-    monkeypatch.setattr(prepare.Preparer, "submit", lambda self, *a: calls.append(a[4]) or real(self, *a))
+
+    def submit(self, *a):
+        calls.append(a[4])
+        workers.add(self.workers)
+        return real(self, *a)
+
+    monkeypatch.setattr(prepare.Preparer, "submit", submit)
     with Store(config.database_url()) as store:
         for gen in (1, 2):
             _serve(feed_server, gen)
             report = refresh(config, store)
             assert not report.failed
     assert len(calls) == (2 * SOURCES if pool else 0)
+    # related stories are on (the default): the linking process has a core of its own
+    assert workers == ({max(1, (os.cpu_count() or 1) - 1)} if pool else set())
     return _stories(cfg)
 
 
@@ -67,6 +77,17 @@ def test_pool_stores_what_the_refresh_itself_would(feed_server, tmp_path, monkey
     wire = [guids for guids in pooled if len(guids) > 1]
     assert wire == [tuple(sorted(f"s{n}-0" for n in range(SOURCES)))]
     assert sum(len(g) for g in pooled) == SOURCES * 6
+
+
+def test_workers_leave_a_core_to_the_linking_process(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert prepare.Preparer(100).workers == 4
+    assert prepare.Preparer(100, reserve=1).workers == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert prepare.Preparer(100, reserve=1).workers == 1 and prepare.Preparer(100, reserve=1).enabled
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert not prepare.Preparer(100, reserve=1).enabled
+    assert not prepare.Preparer(prepare.MIN_DOCUMENTS - 1).enabled
 
 
 def test_prepare_fingerprints_only_new_or_changed_entries(feed_server):

@@ -138,7 +138,7 @@ def ingest_entries(
         for row, fp in linked:
             later.discard(row.id)
             stats.links += related.link_article(s, row, fp, rel_window, now, newer=later)
-    related.shed([fp for _, fp in linked])
+    related.shed([fp for _, fp in linked], queued=related_window > 0 and queue_links is not None, level=level)
     source.entries_seen += len(entries)
     return stats
 

@@ -237,14 +237,26 @@ def remember(row: ArticleRow, fp: Fingerprint, *, linking: bool = True) -> None:
 _SHED = ("body_content", "body_shingles", "relate_profile")
 
 
-def shed(fps: list[Fingerprint]) -> None:
-    """Called once the articles of ``fps`` are merged and linked: cached, each is a later article's candidate,
-    read through its body hashes, event vectors and compact record; the sets its own merge and links were
-    made from are made again if ever needed (a full comparison: about 1% of candidates). A cached fingerprint
-    went from 72 to ~20 KB (tracemalloc, bench/scale_replay.py 40 x 50), the cache of 1,024 from 72 to ~20 MB
-    of the refresh's peak RSS."""
+# What a refresh whose linker links its articles (syndicator.store.linker) never reads again of the ones it
+# stored: the related-story values and the event vectors travel to the linker on its own copy, the index keys
+# are written; at article level, merging compares candidates without event vectors (similarity.compare).
+# Dropped, a cached fingerprint went from ~30 to ~10 KB (bench/cache_memory.py's per-value sizes: event vector
+# 13.7 KB, compact 4 KB of its own, keys 5.8 KB, name vector 1.5 KB).
+_SHED_QUEUED = ("relate_compact", "relate_keys", "keys:article", "keys:event")
+_SHED_QUEUED_ARTICLE = ("vector", "name_vector", "vector_info")
+
+
+def shed(fps: list[Fingerprint], *, queued: bool = False, level: str = "article") -> None:
+    """Called once the articles of ``fps`` are merged and linked (or ``queued`` for a linker): cached, each is
+    a later article's candidate, read through its body hashes, event vectors and compact record; the sets its
+    own merge and links were made from are made again if ever needed (a full comparison: about 1% of
+    candidates). A cached fingerprint went from 72 to ~20 KB (tracemalloc, bench/scale_replay.py 40 x 50), the
+    cache of 1,024 from 72 to ~20 MB of the refresh's peak RSS."""
+    names = _SHED
+    if queued:
+        names = (*names, *_SHED_QUEUED, *(_SHED_QUEUED_ARTICLE if level == "article" else ()))
     for fp in fps:
-        similarity.shed(fp, _SHED)
+        similarity.shed(fp, names)
 
 
 def forget(article_id: str) -> None:
