@@ -207,3 +207,43 @@ def test_merge_sketch_is_stored_and_read_instead_of_the_fingerprint(tmp_path):
     assert first in decoded  # compared: no sketch
     assert second not in decoded  # a candidate (two headline words), rejected by its sketch alone
     store.close()
+
+
+def test_a_weak_candidate_published_far_away_is_not_read(tmp_path, monkeypatch):
+    """A candidate sharing one headline word only is weak unless it comes from the same source within
+    similarity.CLOSE_HOURS (ingest._weak); published further away it is weak whatever its source, which its
+    postings tell, so its row is not read (most candidates of a cold refresh). One within the hours is read:
+    only its row says its source."""
+    from sqlalchemy.orm import Session
+
+    from syndicator import similarity
+    from syndicator.store import sql
+
+    store = _store(tmp_path)
+    store.sync_sources([("a", "https://a.example/"), ("b", "https://b.example/"), ("c", "https://c.example/")])
+    far = _entry("1", "https://a.example/1", "Qworbly festival opens downtown", long_body("The festival"),
+                 NOW - timedelta(hours=30))
+    near = _entry("2", "https://b.example/2", "Qworbly museum wing unveiled", long_body("The museum"),
+                  NOW - timedelta(hours=1))
+    store.ingest("a", [far], NOW, 72 * 3600)
+    store.ingest("b", [near], NOW, 72 * 3600)
+    new = _entry("3", "https://c.example/3", "Qworbly announces tour dates", long_body("The tour"), NOW)
+    keys = {e.guid: similarity.index_keys(similarity.fingerprint(similarity.Doc(
+        e.title, e.text, e.url, e.published, "x", None)), "article") for e in (far, near, new)}
+    assert keys["1"] & keys["3"] == keys["2"] & keys["3"] == {"t:qworbly"}  # one headline word, nothing else
+    read: list[str] = []
+    real = Session.execute
+
+    def execute(self, stmt, params=None, *args, **kwargs):
+        if stmt is sql.MERGE_CANDIDATES:
+            read.extend(params["ids"])
+        return real(self, stmt, params, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "execute", execute)
+    stats = store.ingest("c", [new], NOW, 72 * 3600)
+    with store.session() as s:
+        ids = {r.guid: r.id for r in s.scalars(select(ArticleRow))}
+    assert stats.new_stories == 1 and stats.merged == 0
+    assert ids["2"] in read  # within the hours: its source decides
+    assert ids["1"] not in read
+    store.close()
