@@ -74,7 +74,7 @@ def prepare(
 
 
 _SHIPPED = ("keys:article", "keys:event", "relate_keys", "relate_profile", "relate_compact")
-# Everything a worker ships on a fingerprint (syndicator.store.linker ships the same on to its process).
+# Everything a worker ships on a fingerprint (syndicator.store.linker ships on what linking reads of it).
 SHIPPED = (*_SHIPPED, *similarity.STORE_DERIVED)
 
 
