@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 
 
-def _children(pids: set[int]) -> dict[int, int]:
-    """pid -> parent pid of every process in /proc whose parent is in the tree (one /proc pass)."""
+def _tree(pids: set[int]) -> set[int]:
+    """``pids`` and every process descending from them (one /proc pass)."""
     found: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -36,7 +36,7 @@ def _children(pids: set[int]) -> dict[int, int]:
             if ppid in tree and pid not in tree:
                 tree.add(pid)
                 grew = True
-    return {pid: found.get(pid, 0) for pid in tree}
+    return tree
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -90,7 +90,7 @@ class TreeSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             total = 0
-            for pid in _children({self.pid}):
+            for pid in _tree({self.pid}):
                 kb = _rss_kb(pid)
                 total += kb
                 name, peak = self.peaks.get(pid) or (_name(pid), 0)

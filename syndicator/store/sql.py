@@ -48,9 +48,7 @@ KEY_COUNTS = select(_K.c.key, func.count()).where(_K.c.key.in_(_many("keys")), _
 # (article id, key) of every posting of :keys within [lo, hi]
 KEY_POSTINGS = select(_K.c.article_id, _K.c.key).where(_K.c.key.in_(_many("keys")), _in_window(_K.c.published))
 # the same with each posting's article's publication time (a posting carries its article's)
-KEY_POSTINGS_AT = select(_K.c.article_id, _K.c.key, _K.c.published).where(
-    _K.c.key.in_(_many("keys")), _in_window(_K.c.published)
-)
+KEY_POSTINGS_AT = KEY_POSTINGS.add_columns(_K.c.published)
 # the postings of :key nearest to :at, before it (newest first) and after it (oldest first); LIMIT :n
 NEAREST_BEFORE = (
     select(_K.c.article_id)
