@@ -247,3 +247,46 @@ def test_a_weak_candidate_published_far_away_is_not_read(tmp_path, monkeypatch):
     assert ids["2"] in read  # within the hours: its source decides
     assert ids["1"] not in read
     store.close()
+
+
+def test_postings_are_read_from_the_index_alone(tmp_path):
+    """Every read of the merge index's postings (a key's articles within a window: thousands an article) is
+    answered by one index, without a table read per posting for its article id (migration 0013). SQLite's
+    plan, on a store with postings in it; fails with the index of (key, published)."""
+    from sqlalchemy import event
+
+    from syndicator.store import sql
+
+    store = Store(f"sqlite:///{tmp_path / 'plan.db'}")
+    store.sync_sources([("a", "https://a.example/")])
+    store.ingest("a", [_entry("1", "https://a.example/1", "Qworbly festival opens", long_body("The festival"))],
+                 NOW, 72 * 3600)
+    seen: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
+    window = {"lo": NOW - timedelta(days=3), "hi": NOW + timedelta(days=3)}
+    with store.session() as s:
+        keys = s.scalars(select(sql._K.c.key)).all()
+        assert keys
+        event.listen(store.engine, "before_cursor_execute", capture)
+        try:
+            found = {
+                "KEY_POSTINGS": s.execute(sql.KEY_POSTINGS, {"keys": keys, **window}).all(),
+                "KEY_POSTINGS_AT": s.execute(sql.KEY_POSTINGS_AT, {"keys": keys, **window}).all(),
+                "KEY_COUNTS": s.execute(sql.KEY_COUNTS, {"keys": keys, **window}).all(),
+                "NEAREST_BEFORE": s.scalars(sql.NEAREST_BEFORE, {"key": keys[0], "at": NOW + timedelta(hours=1),
+                                                                 "n": 5, **window}).all(),
+                "NEAREST_AFTER": s.scalars(sql.NEAREST_AFTER, {"key": keys[0], "at": NOW - timedelta(hours=1),
+                                                               "n": 5, **window}).all(),
+            }
+        finally:
+            event.remove(store.engine, "before_cursor_execute", capture)
+        assert all(found.values())  # each found the posting(s): the plan below is the one that ran
+        assert len(seen) == len(found)
+        raw = s.connection().connection.driver_connection
+        for name, (statement, parameters) in zip(found, seen, strict=True):
+            plan = " ".join(row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", parameters))
+            assert "USING COVERING INDEX ix_article_keys_postings" in plan, (name, plan)
+    store.close()
