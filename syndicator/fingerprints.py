@@ -22,6 +22,7 @@ import hashlib
 import html
 import math
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +111,42 @@ class Fingerprint:
     lead_years: tuple[str, ...] = ()  # years named in the headline and first sentences
     ages: tuple[str, ...] = ()  # "33" of "33-year-old", sorted
     scores: tuple[str, ...] = ()  # "24-31" of "31-24" (lower first), sorted
+
+    def __setstate__(self, state: dict) -> None:
+        # Unpickled (a parse worker's fingerprint in the refresh, the refresh's in its linking process) or
+        # copied: each token a string of its own, so that the 1,024 cached fingerprints of each process held
+        # some 300,000 copies of a few thousand words. Interned, the strings are shared by every fingerprint
+        # and compact record that has them: 42.4 -> 30.1 KB a fingerprint as a linker caches it (tracemalloc,
+        # 1,250 of bench/scale_replay.py's items; docs/benchmarks.md section 21). Equal values: nothing
+        # compared or hashed changes. ``state`` is not changed (copy.copy passes the original's own dict).
+        state = _interned_fields(state)
+        memo = state.get("_memo")
+        if memo:
+            memo = dict(memo)
+            for name in _WORD_DICTS:
+                d = memo.get(name)
+                if type(d) is dict:
+                    memo[name] = {sys.intern(w): x for w, x in d.items()}
+            state["_memo"] = memo
+        self.__dict__.update(state)
+
+
+# The fields that hold words (interned when a fingerprint is unpickled or decoded), and the memoised dicts keyed
+# by words (the event vectors of syndicator.similarity).
+_WORD_FIELDS = ("title", "body", "names", "years", "title_names", "title_proper", "entities", "lead_days",
+                "lead_years", "ages", "scores")
+_WORD_DICTS = ("vector", "name_vector")
+
+
+def _interned_fields(d: dict) -> dict:
+    """A copy of ``d`` (a fingerprint's fields by name) whose words and source are interned strings."""
+    out = dict(d)
+    for name in _WORD_FIELDS:
+        if words := out.get(name):
+            out[name] = tuple(map(sys.intern, words))
+    if isinstance(source := out.get("source"), str):
+        out["source"] = sys.intern(source)
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -495,6 +532,7 @@ def fingerprint_to_dict(fp: Fingerprint) -> dict:
 
 
 def fingerprint_from_dict(d: dict) -> Fingerprint:
+    d = _interned_fields(d)  # decoded for the caches: interned as when unpickled (Fingerprint.__setstate__)
     return Fingerprint(
         title=tuple(d.get("title", ())),
         body=tuple(d.get("body", ())),

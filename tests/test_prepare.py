@@ -189,6 +189,10 @@ def test_values_made_in_a_worker_are_the_ones_the_store_would_make(monkeypatch):
             assert getattr(ca, field) == getattr(cb, field), field
         assert all(w is sys.intern(w) for w in ca.words + ca.title)  # interned again on unpickling
         assert _derived(fp, "vector", lambda: None) is shipped["vector"]  # the store uses them, not new ones
+        # unpickled here, or decoded from the store: the words interned, shared by every cached fingerprint
+        assert all(t is sys.intern(t) for t in fp.title + fp.body + fp.names + fp.entities)
+        assert all(w is sys.intern(w) for name in ("vector", "name_vector") for w in shipped[name])
+        assert all(t is sys.intern(t) for t in fresh.title + fresh.body + fresh.names + fresh.entities)
 
 
 def test_a_worker_does_not_import_the_store():

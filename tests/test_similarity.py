@@ -125,6 +125,35 @@ def test_variants_with_noisy_bodies_match() -> None:
             assert matches(fps[i], fps[j])
 
 
+def test_unpickled_and_copied_fingerprints_share_their_words() -> None:
+    """A fingerprint that crosses processes (pickled) or is copied keeps its values and memoised vectors, with its
+    words interned: the caches of the refresh and the linker hold a few thousand words once, not each token of
+    each fingerprint again. Copying leaves the original as it was."""
+    import copy
+    import pickle
+    import sys
+
+    from syndicator.fingerprints import _derived, _vector
+
+    docs = [Doc(t, LEDE, f"https://u.example/{n}", T0, "u", None) for n, t in enumerate(VARIANT_TITLES)]
+    originals = [fingerprint(d) for d in docs]
+    for fp in originals:
+        _vector(fp)
+    loaded = [pickle.loads(pickle.dumps(fp)) for fp in originals]
+    for fp, back in zip(originals, loaded, strict=True):
+        assert back == fp
+        assert list(_derived(back, "vector", lambda: None).items()) == list(_vector(fp).items())
+        assert all(t is sys.intern(t) for t in back.title + back.body + back.names)
+        assert all(w is sys.intern(w) for w in _derived(back, "vector", lambda: None))
+    # one string per word across fingerprints (the same lede: the same body tokens)
+    assert all(a is b for a, b in zip(loaded[0].body, loaded[1].body, strict=True))
+    memo_before = originals[0].__dict__["_memo"]
+    vector_before = memo_before["vector"]
+    dup = copy.copy(originals[0])
+    assert dup == originals[0]
+    assert originals[0].__dict__["_memo"] is memo_before and memo_before["vector"] is vector_before
+
+
 def test_index_keys_shared_by_true_pairs() -> None:
     fps = noisy_variants()
     for i in range(len(fps)):
