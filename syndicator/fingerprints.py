@@ -116,7 +116,7 @@ class Fingerprint:
         # Unpickled (a parse worker's fingerprint in the refresh, the refresh's in its linking process) or
         # copied: each token a string of its own, so that the 1,024 cached fingerprints of each process held
         # some 300,000 copies of a few thousand words. Interned, the strings are shared by every fingerprint
-        # and compact record that has them: 42.4 -> 30.1 KB a fingerprint as a linker caches it (tracemalloc,
+        # and compact record that has them: 42.4 -> 31.5 KB a fingerprint as a linker caches it (tracemalloc,
         # 1,250 of bench/scale_replay.py's items; docs/benchmarks.md section 21). Equal values: nothing
         # compared or hashed changes. ``state`` is not changed (copy.copy passes the original's own dict).
         state = _interned_fields(state)
