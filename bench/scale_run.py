@@ -66,6 +66,7 @@ class Run:
     connections: int = 0  # TCP connections the feed server accepted during the run
     tree_mb: float = 0.0  # peak of the whole process tree's summed RSS (bench/proctree.py)
     tree: str = ""  # each process's own peak, MB
+    tree_pss_mb: float = 0.0  # peak of the tree's summed PSS: shared pages counted once
 
     @property
     def ok(self) -> bool:
@@ -198,11 +199,13 @@ def run_tool(tool: str, server: FeedServer, work: Path, args: argparse.Namespace
         st = server.control("/_bench/state")
         # Less the connection that asked for the state (urllib: one per control request).
         run = Run(tool, scenario, wall, cpu, rss, code, st["requests"], st["fetched_sources"], st["sources"],
-                  st["status"], max(st.get("connections", 1) - 1, 0), tree.peak_mb, tree.describe())
+                  st["status"], max(st.get("connections", 1) - 1, 0), tree.peak_mb, tree.describe(),
+                  tree.peak_pss_mb)
         runs.append(run)
         flag = "" if run.ok else f"  FAILED (exit {code}, {run.fetched_sources}/{run.sources} sources fetched)"
         print(f"  rep {rep + 1} {tool:10s} {scenario:16s} wall {wall:7.2f}s cpu {cpu:7.2f}s rss {rss:6.0f}MB "
-              f"tree {tree.peak_mb:6.0f}MB req {run.requests} conn {run.connections} {st['status']}{flag}", flush=True)
+              f"tree {tree.peak_mb:6.0f}MB (PSS {tree.peak_pss_mb:.0f}MB) req {run.requests} conn {run.connections} "
+              f"{st['status']}{flag}", flush=True)
         print(f"    processes' own peak RSS and CPU: {tree.describe()}", flush=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -213,6 +216,7 @@ def median_run(runs: list[Run]) -> dict:
     return {
         "wall": statistics.median(r.wall for r in runs), "cpu": statistics.median(r.cpu for r in runs),
         "rss_mb": max(r.rss_mb for r in runs), "tree_mb": max(r.tree_mb for r in runs),
+        "tree_pss_mb": max(r.tree_pss_mb for r in runs),
         "ok": all(r.ok for r in runs),
         "walls": [round(r.wall, 2) for r in runs], "requests": [r.requests for r in runs],
         "connections": [r.connections for r in runs],
@@ -222,15 +226,16 @@ def median_run(runs: list[Run]) -> dict:
 def report(results: dict) -> None:
     for key, cell in results.items():
         print(f"\n## {key}  (median of {len(next(iter(cell.values()))['walls'])}; rss = max)")
-        print("| scenario | tool | wall s | CPU s | peak RSS MB (largest process) | tree MB | walls | connections "
-              "| ok |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| scenario | tool | wall s | CPU s | peak RSS MB (largest process) | tree MB | tree PSS MB | walls "
+              "| connections | ok |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for scenario in SCENARIOS:
             for tool in TOOLS:
                 m = cell.get(f"{tool}/{scenario}")
                 if m:
                     print(f"| {scenario} | {tool} | {m['wall']:.2f} | {m['cpu']:.2f} | {m['rss_mb']:.0f} | "
-                          f"{m.get('tree_mb', 0):.0f} | {m['walls']} | {m.get('connections', '')} | "
+                          f"{m.get('tree_mb', 0):.0f} | {m.get('tree_pss_mb', 0):.0f} | {m['walls']} | "
+                          f"{m.get('connections', '')} | "
                           f"{'yes' if m['ok'] else 'FAILED'} |")
         print("\n| scenario | ours/reader wall | ours/floor wall | ours/before wall | ours/reader CPU | "
               "ours/floor CPU | ours/before CPU |")

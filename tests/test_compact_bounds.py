@@ -197,9 +197,9 @@ def test_bounds_sound_on_random_texts(pair: tuple[Fingerprint, Fingerprint]) -> 
 
 
 def test_shed_fingerprints_answer_the_same() -> None:
-    """A cached fingerprint sheds the sets its own merge and links were made from (related.shed, for memory);
+    """A cached fingerprint sheds the sets its own merge and links were made from (linking.shed, for memory);
     what a later comparison of it says is the same, the sets made again on demand."""
-    from syndicator.store import related
+    from syndicator import linking
 
     def answers(fps: list[Fingerprint]) -> list:
         out = []
@@ -210,8 +210,8 @@ def test_shed_fingerprints_answer_the_same() -> None:
 
     fps = _real_fingerprints()[:24]
     before = answers(fps)
-    related.shed(fps)
-    assert all(name not in f.__dict__.get("_memo", {}) for f in fps for name in related._SHED)
+    linking.shed(fps)
+    assert all(name not in f.__dict__.get("_memo", {}) for f in fps for name in linking._SHED)
     assert answers(fps) == before
     assert answers([similarity.fingerprint_from_dict(similarity.fingerprint_to_dict(f)) for f in fps]) == before
 

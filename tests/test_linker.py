@@ -7,13 +7,14 @@ tests/fixtures/bench: real headlines, bodies from ECB+ texts, wire copies shared
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
-from syndicator import prepare
+from syndicator import linking, prepare
 from syndicator.config import load_config
 from syndicator.parse import parse_document
 from syndicator.refresh import refresh
@@ -77,10 +78,34 @@ def _inline(folder: Path, gens: tuple[int, ...] = (1,)) -> dict:
         return _links(store)
 
 
+@contextmanager
+def _reads(store: Store, via: str):
+    """A snapshot of ``store`` to link from, as the linking process reads it: through a Session, or (SQLite)
+    through ``sqlite3`` alone (syndicator.linking.SqliteReads, what the linking process runs on SQLite)."""
+    if via == "session":
+        with store.session() as s:
+            yield s
+        return
+    from syndicator.store import db
+
+    path = db.sqlite_path(store.url)
+    if path is None:
+        pytest.skip("sqlite3 reads a SQLite store only")
+    conn = linking.connect_sqlite(path)
+    conn.execute("BEGIN")
+    try:
+        yield linking.SqliteReads(conn)
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+@pytest.mark.parametrize("via", ["session", "sqlite3"])
 @pytest.mark.parametrize("lag", [0, 3, SOURCES])
-def test_a_linker_behind_the_store_writes_what_linking_in_each_transaction_writes(tmp_path, lag):
+def test_a_linker_behind_the_store_writes_what_linking_in_each_transaction_writes(tmp_path, lag, via):
     """``lag``: batches stored before the linker gets to the first (SOURCES: it links only once all are
-    stored), and its links written only as it finishes each batch (lag 0) or all at the end."""
+    stored), and its links written only as it finishes each batch (lag 0) or all at the end. ``via``: what
+    the linker reads the store through; with sqlite3, the rows it reads must be the Session's to the bit."""
     expected = _inline(tmp_path / "inline", (1, 2))
     _cold_caches()
     owner = "linker-test"
@@ -93,7 +118,7 @@ def test_a_linker_behind_the_store_writes_what_linking_in_each_transaction_write
             assert stats.links == 0 and len(stats.queued) == stats.new_articles + stats.updated_articles
             batches.append(stats.queued)
             while len(batches) > lag or (n == len(todo) and batches):
-                with store.session() as s:
+                with _reads(store, via) as s:
                     done, unwritten = linker.link_batch(
                         s, owner, batches.pop(0), timedelta(seconds=RELATED_WINDOW), NOW, unwritten
                     )
@@ -102,8 +127,8 @@ def test_a_linker_behind_the_store_writes_what_linking_in_each_transaction_write
                     store.write_links(owner, results)
                     results = []
         ids = sorted({r["article_id"] for _, rows in results for r in rows})[::7]
-        with store.session() as s:
-            foreseen = sorted(linker._subjects(s, unwritten, ids), key=str)
+        with _reads(store, via) as s:
+            foreseen = sorted(linking.subjects_of(s, unwritten, ids), key=str)
         store.write_links(owner, results)
         assert _pending(store) == 0
         with store.session() as s:  # what the linker read of links it had not written is what was written
@@ -213,14 +238,14 @@ def test_the_linker_starts_a_large_wal_again(tmp_path, monkeypatch):
         store.ingest(name, entries, NOW, MERGE_WINDOW, related_window=RELATED_WINDOW)
         wal = Path(db.sqlite_path(store.url) + "-wal")
         assert wal.stat().st_size > 100_000
-        reader = db.create_store_engine(store.url, reader=True)
-        linker._restart_wal(reader, str(wal))
+        reader = linking.connect_sqlite(db.sqlite_path(store.url))
+        linking._restart_wal(reader, str(wal))
         assert wal.stat().st_size > 100_000  # under the limit: left alone
-        monkeypatch.setattr(linker, "WAL_RESTART_BYTES", 1)
-        linker._restart_wal(reader, str(wal))
+        monkeypatch.setattr(linking, "WAL_RESTART_BYTES", 1)
+        linking._restart_wal(reader, str(wal))
         assert wal.stat().st_size == 0
         assert len(_links(store)) > 0  # all of it in the database file now
-        reader.dispose()
+        reader.close()
 
 
 def test_a_story_is_related_to_another_by_the_mean_of_its_articles_links(tmp_path):

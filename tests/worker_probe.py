@@ -7,3 +7,11 @@ import sys
 
 def loaded_modules() -> list[str]:
     return sorted(sys.modules)
+
+
+def serve_linker(*args) -> None:
+    """syndicator.linking.serve, then what that process imported, sent on its outbox (args[5])."""
+    from syndicator import linking
+
+    linking.serve(*args)
+    args[5].put(("modules", sorted(sys.modules)))

@@ -13,7 +13,7 @@ store holds:
   never waits for the store nor makes it wait) and links each article to the articles stored before it: one
   of this refresh's queued articles with a later ``seq`` is newer and links to it in its turn, as it did when
   each source was linked in its own transaction. Links it made that the refresh has not written yet are laid
-  over what it reads of the store (:func:`_subjects`);
+  over what it reads of the store (:func:`syndicator.linking.subjects_of`);
 - the refresh writes the rows it gets back, and takes their articles out of the queue, in one transaction
   (:func:`write_links`).
 
@@ -34,17 +34,16 @@ import multiprocessing
 import os
 import queue
 import time
-import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
-from syndicator import similarity
+from syndicator import linking, similarity
+from syndicator.linking import Queued, Result, link_batch, subjects_of  # noqa: F401 (linker.X for the store)
 from syndicator.similarity import Fingerprint
-from syndicator.store import related, sql
+from syndicator.store import db, related, sql
 from syndicator.store.schema import ArticleLinkRow, FeedStateRow, PendingLinkRow, SourceRow
 
 log = logging.getLogger(__name__)
@@ -56,23 +55,6 @@ MAX_BEHIND = 4
 BATCH_SEQ = 1 << 20
 # Queued articles linked per transaction by link_pending.
 PENDING_CHUNK = 100
-# SQLite: the size of the store's WAL file past which the linker checkpoints it and starts it again, between two
-# batches. SQLite starts a WAL file again only when no reader is in it, and the linker is in a read transaction
-# nearly all the time: the WAL grew to 4.4 GB in the first two minutes of a 1,000 x 50 cold refresh.
-WAL_RESTART_BYTES = 256 << 20
-
-Result = tuple[str, list[dict]]  # an article's id and its link rows, both ways
-
-
-@dataclass(frozen=True)
-class Queued:
-    """An article stored and queued for linking, with the fingerprint it was stored with."""
-
-    article_id: str
-    seq: int
-    fp: Fingerprint
-
-
 # What the linker reads of a fingerprint's memoised values: its related-story keys, profile and compact, and
 # what the same-event check derives (body hashes, event vectors). Not the merge index keys, written already by
 # the storing transaction: shipped, they were 4.5 KB of each of the linker's 1,024 cached fingerprints.
@@ -93,7 +75,7 @@ class Linker:
 
     def __init__(self, url: str, window_seconds: float, owner: str) -> None:
         self.owner = owner
-        self._args = (url, window_seconds, owner)
+        self._args = (url, db.sqlite_path(url), window_seconds, owner)
         self._proc = None  # started with the first batch: a refresh where nothing is new starts none
         self._batches = 0  # numbered from 1, by next_seq
         self._sent = 0
@@ -112,7 +94,9 @@ class Linker:
                 # spawn, as the parse pool (syndicator.prepare): the fetch threads are running
                 ctx = multiprocessing.get_context("spawn")
                 self._inbox, self._outbox = ctx.Queue(), ctx.Queue()
-                self._proc = ctx.Process(target=_serve, args=(*self._args, self._inbox, self._outbox, os.getpid()),
+                # linking.serve: the process imports syndicator.linking, not SQLAlchemy (on SQLite)
+                self._proc = ctx.Process(target=linking.serve,
+                                         args=(*self._args, self._inbox, self._outbox, os.getpid()),
                                          name="syndicator-linker", daemon=True)
                 self._proc.start()
             self._inbox.put((list(queued), now))
@@ -190,94 +174,6 @@ class Linker:
             self._proc.join()
 
 
-def _serve(url: str, window_seconds: float, owner: str, inbox, outbox, parent: int) -> None:
-    """The linking process: links each batch it is sent, in order, and sends the rows back."""
-    from syndicator.prepare import _start_worker
-    from syndicator.store import db
-
-    _start_worker(parent)
-    try:
-        engine = db.create_store_engine(url, reader=True)
-        make = sessionmaker(engine)
-        wal = f"{path}-wal" if (path := db.sqlite_path(url)) else None
-        window = timedelta(seconds=window_seconds)
-        unwritten: list[Result] = []
-        linked = 0
-        while (msg := inbox.get()) is not None:
-            items, now = msg
-            with make() as s, s.begin():
-                results, unwritten = link_batch(s, owner, items, window, now, unwritten)
-            outbox.put(("done", results))
-            linked += len(results)
-            if wal is not None:
-                _restart_wal(engine, wal)
-        engine.dispose()
-        import resource
-
-        outbox.put(("bye", linked, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
-    except BaseException:
-        outbox.put(("error", traceback.format_exc()))
-
-
-def _restart_wal(engine: Engine, wal: str) -> None:
-    """Checkpoint the WAL into the database and truncate it, once it is past WAL_RESTART_BYTES. Outside any
-    transaction of the linker's own: it waits for the store's write transaction to end (the busy timeout), then
-    holds the write lock for the copy; the refresh's next transaction waits that long."""
-    try:
-        if os.path.getsize(wal) < WAL_RESTART_BYTES:
-            return
-    except OSError:
-        return
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection  # not in the transaction SQLAlchemy would begin
-        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-
-
-def link_batch(
-    s: Session, owner: str, items: Sequence[Queued], window: timedelta, now: datetime, unwritten: list[Result],
-) -> tuple[list[Result], list[Result]]:
-    """Link one batch in one snapshot of the store. ``unwritten``: the links made before, in order, of which
-    those not yet written are laid over the store's; returns this batch's and the new ``unwritten``."""
-    pending = dict(s.execute(sql.PENDING_OF, {"owner": owner}).all())  # article id -> seq
-    # written and out of the queue in one transaction: what left the queue is in this snapshot
-    unwritten = [r for r in unwritten if r[0] in pending]
-    rows = {r.id: r for r in s.execute(sql.LINKED_ROWS, {"ids": [q.article_id for q in items]}).all()}
-    for q in items:
-        if q.article_id in rows:
-            related.remember(rows[q.article_id], q.fp)  # the later ones' candidates, as when storing
-    results: list[Result] = []
-    for q in items:
-        row = rows.get(q.article_id)
-        if row is None or q.article_id not in pending:
-            continue  # deleted since, or linked by another refresh that adopted it
-        newer = {aid for aid, seq in pending.items() if seq > q.seq}
-        links = related.links_for(s, row, q.fp, window, now, newer=newer,
-                                  subjects=lambda ids: _subjects(s, unwritten, ids))
-        unwritten.append((q.article_id, links))
-        results.append((q.article_id, links))
-    related.shed([q.fp for q in items])
-    return results, unwritten
-
-
-def _subjects(s: Session, unwritten: list[Result], ids: list[str]) -> list[tuple[str, str | None, str | None]]:
-    """``sql.LINK_SUBJECTS`` of ``ids`` as the store will hold it once ``unwritten`` is written: each result
-    replaces its article's links both ways (sql.DELETE_LINKS, then its rows), in order. Applying a result the
-    store already holds changes nothing, so the order alone makes this exact."""
-    view: dict[str, dict[str, tuple[str | None, str | None]]] = {aid: {} for aid in ids}
-    for aid, oid, kind, first in s.execute(sql.LINK_SUBJECT_PAIRS, {"ids": ids}).all():
-        view[aid][oid] = (kind, first)
-    for aid, links in unwritten:
-        if aid in view:
-            view[aid].clear()
-        for theirs in view.values():
-            theirs.pop(aid, None)
-        for r in links:
-            if r["article_id"] in view:
-                shared = r["reason"].get("shared") or [None]
-                view[r["article_id"]][r["other_id"]] = (r["reason"].get("kind"), shared[0])
-    return [(aid, kind, first) for aid, theirs in view.items() for kind, first in theirs.values()]
-
-
 def write_links(s: Session, owner: str, results: Iterable[Result]) -> int:
     """Write the links of ``results`` and take their articles out of ``owner``'s queue; returns how many
     links. An article no longer queued by ``owner`` (deleted, or adopted by another refresh) is skipped."""
@@ -340,7 +236,7 @@ def link_pending(s: Session, owner: str, window: timedelta, now: datetime) -> tu
             continue  # deleted meanwhile (the queue row went with it)
         newer = {a for a, seq in pending.items() if seq > pending[aid]}
         links = related.links_for(s, rows[aid], fp, window, now, newer=newer,
-                                  subjects=lambda ids: _subjects(s, results, ids))
+                                  subjects=lambda ids: subjects_of(s, results, ids))
         results.append((aid, links))
     links_written = write_links(s, owner, results)
     # one without a fingerprint (stored before fingerprints were) has nothing to be linked by

@@ -1,0 +1,139 @@
+"""The linking process reads a SQLite store through sqlite3 alone (syndicator.linking.SqliteReads): the same SQL
+as SQLAlchemy's statements (syndicator.store.sql), the same rows, and no SQLAlchemy imported in that process.
+tests/test_linker.py links whole streams both ways and compares the links."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.dialects import sqlite
+
+from syndicator import linking
+from syndicator.store import db, linker, sql
+from tests import worker_probe
+from tests.test_linker import (
+    MERGE_WINDOW,
+    NOW,
+    RELATED_WINDOW,
+    _cold_caches,
+    _reads,
+    _sources,
+    _store,
+    small_data,  # noqa: F401 (autouse fixture)
+)
+
+
+def _sqlalchemy_text(name: str) -> str:
+    """The statement ``sql.<name>`` as SQLAlchemy renders it for SQLite, written as SQLITE_SQL writes it:
+    named parameters, ``{x}`` for an IN list, the JSON paths' bound values inline."""
+    compiled = getattr(sql, name).compile(dialect=sqlite.dialect())
+    names = iter(compiled.positiontup)
+    paths = {"kind": "'$.\"kind\"'", ("shared", 0): "'$.\"shared\"[0]'"}
+    params = compiled.params
+
+    def place(m: re.Match) -> str:
+        if m.group(1):
+            next(names)
+            return "{" + m.group(1) + "}"
+        key = next(names)
+        if key in ("reason_1", "reason_2"):
+            return paths[params[key]]
+        if key == "param_1":  # OFFSET
+            return str(params[key])
+        return f":{key}"
+
+    text = re.sub(r"\(__\[POSTCOMPILE_(\w+)\]\)|\?", lambda m: f"({place(m)})" if m.group(1) else place(m),
+                  str(compiled))
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("name", sorted(linking.SQLITE_SQL))
+def test_the_sqlite_text_is_what_sqlalchemy_renders(name):
+    assert " ".join(linking.SQLITE_SQL[name].split()) == _sqlalchemy_text(name)
+
+
+def test_sqlite3_reads_the_rows_the_session_reads(tmp_path):
+    _cold_caches()
+    with _store(tmp_path / "s") as store:
+        if db.sqlite_path(store.url) is None:
+            pytest.skip("sqlite3 reads a SQLite store only")
+        owner = "probe"
+        for n, (name, entries) in enumerate(_sources(), start=1):
+            store.ingest(name, entries, NOW, MERGE_WINDOW, related_window=RELATED_WINDOW,
+                         queue_links=(owner, n * linker.BATCH_SEQ) if n > 6 else None)
+        with store.session() as s:
+            ids = [r[0] for r in s.execute(sql.PENDING_OF, {"owner": owner}).all()]
+            keys = [k for (k,) in s.execute(select(sql._K.c.key).distinct().limit(50)).all()]
+            linked = [r[0] for r in s.execute(select(sql._L.c.article_id).distinct().limit(40)).all()]
+            common = s.execute(select(sql._K.c.key).group_by(sql._K.c.key)
+                               .order_by(func.count().desc(), sql._K.c.key).limit(1)).scalar_one()
+            times = s.execute(select(sql._K.c.published).where(sql._K.c.key == common)
+                              .order_by(sql._K.c.published)).scalars().all()
+        assert len(ids) == 60 and len(keys) == 50 and len(linked) == 40 and len(times) > 10
+        lo, at, hi = times[0], times[len(times) // 2], times[-1]
+        params = {
+            "PENDING_OF": {"owner": owner}, "LINKED_ROWS": {"ids": ids},
+            "KEY_COUNTS": {"keys": keys, "lo": lo, "hi": hi}, "KEY_POSTINGS": {"keys": keys, "lo": lo, "hi": hi},
+            "NEAREST_BEFORE": {"key": common, "lo": lo, "at": at, "n": 5},
+            "NEAREST_AFTER": {"key": common, "at": at, "hi": hi, "n": 5},
+            "RELATED_CANDIDATES": {"ids": ids}, "COMPACTS": {"ids": ids}, "FINGERPRINTS": {"ids": ids},
+            "LINK_SUBJECTS": {"ids": linked}, "LINK_SUBJECT_PAIRS": {"ids": linked},
+        }
+        assert set(params) == set(linking.SQLITE_SQL)
+        with _reads(store, "session") as s, _reads(store, "sqlite3") as raw:
+            for name, p in params.items():
+                want = [tuple(r) for r in linking.SessionReads(s).rows(name, p)]
+                got = [tuple(r) for r in raw.rows(name, p)]
+                assert want, name  # something to compare
+                assert sorted(got, key=repr) == sorted(want, key=repr), name
+                assert [type(v) for v in got[0]] == [type(v) for v in want[0]], name
+
+
+def test_the_linking_process_links_a_sqlite_store_without_sqlalchemy(tmp_path):
+    _cold_caches()
+    owner = "probe"
+    with _store(tmp_path / "s") as store:
+        path = db.sqlite_path(store.url)
+        if path is None:
+            pytest.skip("sqlite3 reads a SQLite store only")
+        batches = []
+        for n, (name, entries) in enumerate(_sources(), start=1):
+            stats = store.ingest(name, entries, NOW, MERGE_WINDOW, related_window=RELATED_WINDOW,
+                                 queue_links=(owner, n * linker.BATCH_SEQ))
+            batches.append([linker.Queued(q.article_id, q.seq, linker.shipped(q.fp)) for q in stats.queued])
+        ctx = multiprocessing.get_context("spawn")
+        inbox, outbox = ctx.Queue(), ctx.Queue()
+        proc = ctx.Process(target=worker_probe.serve_linker,
+                           args=(store.url, path, RELATED_WINDOW, owner, inbox, outbox, os.getpid()))
+        proc.start()
+        try:
+            got = []
+            for batch in batches:
+                inbox.put((batch, NOW))
+                kind, results = outbox.get(timeout=120)
+                assert kind == "done", results
+                got += results
+            inbox.put(None)
+            assert outbox.get(timeout=60)[0] == "bye"
+            kind, modules = outbox.get(timeout=60)
+        finally:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+        assert kind == "modules" and "syndicator.linking" in modules
+        assert not [m for m in modules if m.split(".")[0] == "sqlalchemy" or m.startswith("syndicator.store")]
+        # the same links as the refresh's own process makes from the same queue, through its Session
+        _cold_caches()
+        with _reads(store, "session") as s:
+            unwritten, here = [], []
+            for batch in batches:
+                done, unwritten = linker.link_batch(s, owner, batch, timedelta(seconds=RELATED_WINDOW), NOW,
+                                                    unwritten)
+                here += done
+        assert sum(len(rows) for _, rows in got) > 1000
+        assert got == here
