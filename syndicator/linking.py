@@ -333,6 +333,11 @@ class _Cache:
 # 342 -> 281 MB, same time (was 1,536: docs/bench_relate_cache.md).
 FP_CACHE_SIZE = 1024
 _FP_CACHE = _Cache(FP_CACHE_SIZE)
+# The linking process's own: it reads full fingerprints only for the same-event check of each new article's
+# best 8 links, spread over the whole window, so most are not among the last 1,024 anyway (37% hits at 200 x 50
+# cold; 10.5% with 256), and each entry it keeps, event vector included, is ~31.5 KB (docs/benchmarks.md
+# section 22).
+LINKER_FP_CACHE_SIZE = 256
 
 # What linking reads of a candidate (relate.Compact, about 4 KB), for many more articles than the full
 # fingerprints: the related window (14 days) holds every article of a 10,000-article store, and a candidate
@@ -513,6 +518,7 @@ def serve(url: str, sqlite_file: str | None, window_seconds: float, owner: str, 
     from syndicator.prepare import _start_worker
 
     _start_worker(parent)
+    _FP_CACHE.size = LINKER_FP_CACHE_SIZE
     try:
         window = timedelta(seconds=window_seconds)
         unwritten: list[Result] = []

@@ -120,12 +120,13 @@ def test_the_linking_process_links_a_sqlite_store_without_sqlalchemy(tmp_path):
                 got += results
             inbox.put(None)
             assert outbox.get(timeout=60)[0] == "bye"
-            kind, modules = outbox.get(timeout=60)
+            kind, modules, fp_cache = outbox.get(timeout=60)
         finally:
             proc.join(timeout=30)
             if proc.is_alive():
                 proc.kill()
         assert kind == "modules" and "syndicator.linking" in modules
+        assert fp_cache == linking.LINKER_FP_CACHE_SIZE < linking.FP_CACHE_SIZE  # its own, smaller
         assert not [m for m in modules if m.split(".")[0] == "sqlalchemy" or m.startswith("syndicator.store")]
         # the same links as the refresh's own process makes from the same queue, through its Session
         _cold_caches()

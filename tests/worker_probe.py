@@ -10,8 +10,9 @@ def loaded_modules() -> list[str]:
 
 
 def serve_linker(*args) -> None:
-    """syndicator.linking.serve, then what that process imported, sent on its outbox (args[5])."""
+    """syndicator.linking.serve, then what that process imported and the size of its fingerprint cache, sent on
+    its outbox (args[5])."""
     from syndicator import linking
 
     linking.serve(*args)
-    args[5].put(("modules", sorted(sys.modules)))
+    args[5].put(("modules", sorted(sys.modules), linking._FP_CACHE.size))
