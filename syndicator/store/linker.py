@@ -57,7 +57,7 @@ BATCH_SEQ = 1 << 20
 PENDING_CHUNK = 100
 # What the linker reads of a fingerprint's memoised values: its related-story keys, profile and compact, and
 # what the same-event check derives (body hashes, event vectors). Not the merge index keys, written already by
-# the storing transaction: shipped, they were 4.5 KB of each of the linker's 1,024 cached fingerprints.
+# the storing transaction: shipped, they were 4.5 KB of each of the linker's cached fingerprints (1,024 then).
 SHIPPED = ("relate_keys", "relate_profile", "relate_compact", *similarity.STORE_DERIVED)
 
 
