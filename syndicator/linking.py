@@ -15,6 +15,7 @@ postings nearest in time, so the cost per article stays flat however common a wo
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import traceback
@@ -102,9 +103,8 @@ SQLITE_SQL = {
                      "CAST(JSON_EXTRACT(article_links.reason, '$.\"shared\"[0]') AS VARCHAR) AS anon_2 "
                      "FROM article_links WHERE article_links.article_id IN ({ids})",
 }
-# Columns SQLAlchemy's types convert on the way out: (query, column) -> how.
-_DATETIME_COLUMNS = {("LINKED_ROWS", 2)}
-_JSON_COLUMNS = {("FINGERPRINTS", 3)}
+# The one column of a query that SQLAlchemy's types convert on the way out (UTCDateTime, JSON): its place, how.
+_CONVERTED = {"LINKED_ROWS": (2, "datetime"), "FINGERPRINTS": (3, "json")}
 
 
 def sqlite_datetime(value: datetime) -> str:
@@ -133,17 +133,15 @@ class SqliteReads:
         if lists:
             text = text.format(**lists)
         rows = self.conn.execute(text, bound).fetchall()
-        if (name, 2) in _DATETIME_COLUMNS:
-            rows = [(*r[:2], _from_sqlite_datetime(r[2]), *r[3:]) for r in rows]
-        if (name, 3) in _JSON_COLUMNS:
-            import json
-
-            rows = [(*r[:3], None if r[3] is None else json.loads(r[3]), *r[4:]) for r in rows]
+        if name in _CONVERTED:
+            at, how = _CONVERTED[name]
+            convert = _from_sqlite_datetime if how == "datetime" else json.loads
+            rows = [(*r[:at], None if r[at] is None else convert(r[at]), *r[at + 1:]) for r in rows]
         return rows
 
 
-def _from_sqlite_datetime(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+def _from_sqlite_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def connect_sqlite(path: str) -> sqlite3.Connection:
