@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="200x50,1000x50", help="comma-separated NxM (sources x items)")
     ap.add_argument("--latency", default="0,50", help="comma-separated milliseconds per request")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each tool; the tools take turns going first")
+    ap.add_argument("--reverse", action="store_true", help="the last tool of --tools goes first in the first run")
     ap.add_argument("--tools", default=",".join(DEFAULT_TOOLS), help=f"comma-separated, of {', '.join(TOOLS)}")
     ap.add_argument("--before", default="/work/main",
                     help='the checkout (with its .venv) that the "before" tool runs')
@@ -298,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# {key}; load average {os.getloadavg()}", flush=True)
                 runs: list[Run] = []
                 for rep in range(args.repeat):
-                    for tool in tools:
+                    # The tools take turns going first: in one-run pairs the first tool's incremental run was
+                    # the slower in all three pairs of session 14, whatever the pair differed in.
+                    order = tools[::-1] if (rep % 2 == 1) != args.reverse else tools
+                    for tool in order:
                         runs += run_tool(tool, server, base / f"{tool}-{n}x{m}", args, rep)
                 cell = {}
                 for tool in tools:
