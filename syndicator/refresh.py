@@ -67,11 +67,12 @@ class RefreshReport:
 Progress = Callable[[SourceReport], None]
 
 # Documents parsed (or being parsed) by the pool and not yet stored, at most. Storing is the slower side in a
-# cold refresh, so the bound is nearly always full, and a parsed document of 50 items waits as ~2.8 MB of
-# entries and fingerprints: 8 of them were the largest item of the refresh's heap at its peak (22 MB, memray,
-# 200 x 50 cold). With 3, one is parsed while two wait: the refresh 149 -> 136 MB, wall 0.93x (one run,
-# docs/benchmarks.md section 22).
-MAX_PREPARED = 3
+# cold refresh, so the bound is nearly always full, and a parsed document of 50 new items waits as ~2.8 MB of
+# entries and fingerprints (22 MB at the refresh's heap peak, memray, 200 x 50 cold). 3 took 13 MB off a cold
+# refresh but made an incremental one 1.16x slower (parse, store and link take similar time per document there,
+# and a short buffer stalls them; docs/benchmarks.md section 22), for no memory there: bounding the new entries
+# waiting, not the documents, would keep both.
+MAX_PREPARED = 8
 
 
 def select_sources(
