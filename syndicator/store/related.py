@@ -26,12 +26,6 @@ from syndicator import relate
 from syndicator.linking import (  # noqa: F401 (the reads and caches linking shares with merging, used as related.X)
     _COMPACT_CACHE,
     _FP_CACHE,
-    COMPACT_CACHE_SIZE,
-    EVENT_CHECKS,
-    FP_CACHE_SIZE,
-    MAX_CANDIDATES,
-    MAX_POSTINGS_PER_KEY,
-    Linked,
     cached_fingerprint,
     compacts,
     fingerprints,
