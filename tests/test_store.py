@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from syndicator.model import Entry
 from syndicator.store import Store
-from syndicator.store.db import MIGRATIONS, SCHEMA_HEAD, current_revision
+from syndicator.store.db import (
+    MIGRATIONS,
+    SCHEMA_HEAD,
+    alembic_upgrade,
+    create_new,
+    create_store_engine,
+    current_revision,
+    migrate,
+)
 from syndicator.store.schema import ArticleRow, Base, StoryAliasRow, StoryRow
 from tests.conftest import ON_POSTGRES, store_url
 from tests.feedmaker import long_body
@@ -46,6 +57,66 @@ def test_migrations_create_exactly_the_models(tmp_path):
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     store.close()
     Store(store_url(tmp_path)).close()  # reopening an up-to-date store is a no-op
+
+
+def _strs(options: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in options.items()))
+
+
+def _schema(engine) -> dict:
+    """Every table's columns, keys, indexes and constraints as the database reports them (column order aside:
+    Alembic's batch mode on SQLite rebuilds a table with an added column last)."""
+    insp = inspect(engine)
+    out = {}
+    for table in insp.get_table_names():
+        cols = sorted((c["name"], str(c["type"]), c["nullable"], str(c.get("default"))) for c in
+                      insp.get_columns(table))
+        indexes = sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]), _strs(i.get("dialect_options", {})))
+                         for i in insp.get_indexes(table))
+        fks = sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
+                      _strs(f.get("options", {}))) for f in insp.get_foreign_keys(table))
+        uniques = sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table))
+        out[table] = (cols, tuple(insp.get_pk_constraint(table)["constrained_columns"]), indexes, fks, uniques)
+    if engine.dialect.name == "sqlite":  # partial indexes' WHERE clauses, as SQLite keeps their text
+        with engine.connect() as conn:
+            out["sqlite indexes"] = sorted(" ".join(sql.split()) for (sql,) in conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+    else:
+        with engine.connect() as conn:
+            out["pg indexes"] = sorted(conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'").scalars())
+    return out
+
+
+def test_a_new_store_made_from_the_models_is_the_store_the_migrations_make(tmp_path):
+    """A new store is made from the models, without Alembic (db.create_new); the migrations make the same."""
+    fast = create_store_engine(store_url(tmp_path / "fast"))
+    slow = create_store_engine(store_url(tmp_path / "slow"))
+    try:
+        assert migrate(fast) is None
+        assert "alembic_version" in inspect(fast).get_table_names()
+        alembic_upgrade(slow)
+        assert current_revision(fast) == current_revision(slow) == SCHEMA_HEAD
+        made, migrated = _schema(fast), _schema(slow)
+        assert set(made) == set(migrated)
+        for table in made:
+            assert made[table] == migrated[table], table
+        assert create_new(fast) is False  # a database with tables is left to Alembic
+    finally:
+        fast.dispose()
+        slow.dispose()
+
+
+def test_opening_or_creating_a_store_loads_no_alembic(tmp_path):
+    """Alembic's 10 MB stay out of a process that opens an up-to-date store or makes a new one."""
+    code = ("import sys\n"
+            "from syndicator.store import Store\n"
+            f"Store({store_url(tmp_path)!r}).close()\n"
+            f"Store({store_url(tmp_path)!r}).close()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "[]"
 
 
 def test_article_joining_two_stories_makes_the_older_absorb_the_newer(tmp_path):

@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Column, Engine, MetaData, PrimaryKeyConstraint, String, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,7 +74,7 @@ SCHEMA_HEAD = "0013"
 
 
 def migrate(engine: Engine, *, backup: bool = True) -> str | None:
-    """Bring the schema to the newest revision (Alembic), creating it if new.
+    """Bring the schema to the newest revision (Alembic), creating it if new (:func:`create_new`).
 
     Before upgrading an existing SQLite store, its file is copied to
     ``<file>.bak-<old revision>`` (``backup``): a migration that fails half-way
@@ -87,6 +87,8 @@ def migrate(engine: Engine, *, backup: bool = True) -> str | None:
         current = current_revision_fast(engine) if existing else None
         if current == SCHEMA_HEAD:
             return None
+        if not existing and create_new(engine):
+            return None
     except OperationalError as exc:
         raise StoreError(f"cannot open the store: {exc.orig}") from None
     path = sqlite_path(engine.url.render_as_string(hide_password=False))
@@ -94,6 +96,12 @@ def migrate(engine: Engine, *, backup: bool = True) -> str | None:
         made = f"{path}.bak-{current or 'none'}"
         backup_sqlite(engine, made)
         log.warning("store %s: upgrading the schema from %s to %s (backup: %s)", path, current, SCHEMA_HEAD, made)
+    alembic_upgrade(engine)
+    return made
+
+
+def alembic_upgrade(engine: Engine) -> None:
+    """Run Alembic's migrations from the store's revision (none: an empty database) to the newest."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -108,7 +116,31 @@ def migrate(engine: Engine, *, backup: bool = True) -> str | None:
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise StoreError(f"cannot open the store: {exc.orig}") from None
-    return made
+
+
+def create_new(engine: Engine) -> bool:
+    """Make the newest schema in an empty database from the models, without Alembic; ``False`` (nothing done)
+    when the database holds any table, ours made meanwhile by another worker or someone else's.
+
+    Alembic and its templates are 10 MB of RSS that a refresh kept to its end once loaded: a cold refresh of a
+    new store, the largest a store ever sees, paid them (docs/benchmarks.md section 23). The models are the
+    schema the migrations make: tests/test_store.py compares a store made each way, table by table."""
+    from syndicator.store.locks import lock_migrations
+    from syndicator.store.schema import Base
+
+    with engine.begin() as conn:
+        lock_migrations(conn)  # two workers starting at once: the second finds the first's tables
+        if inspect(conn).get_table_names():
+            return False
+        Base.metadata.create_all(conn)
+        _ALEMBIC_VERSION.create(conn)
+        conn.execute(_ALEMBIC_VERSION.insert(), {"version_num": SCHEMA_HEAD})
+    return True
+
+
+# Alembic's own version table, as it creates it (alembic.runtime.migration.MigrationContext._version).
+_ALEMBIC_VERSION = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False),
+                         PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
 
 
 def backup_sqlite(engine: Engine, target: str | os.PathLike[str]) -> None:

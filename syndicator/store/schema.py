@@ -61,23 +61,23 @@ class SourceRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     url: Mapped[str] = mapped_column(Text)  # as configured (resolved)
     # After the same permanent redirect was seen twice in a row, we fetch here.
-    current_url: Mapped[str] = mapped_column(Text, default="")
-    redirect_candidate: Mapped[str] = mapped_column(Text, default="")
-    etag: Mapped[str] = mapped_column(Text, default="")
-    last_modified: Mapped[str] = mapped_column(Text, default="")
+    current_url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    redirect_candidate: Mapped[str] = mapped_column(Text, default="", server_default="")
+    etag: Mapped[str] = mapped_column(Text, default="", server_default="")
+    last_modified: Mapped[str] = mapped_column(Text, default="", server_default="")
     last_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_outcome: Mapped[str] = mapped_column(String(16), default="")
+    last_outcome: Mapped[str] = mapped_column(String(16), default="", server_default="")
     last_http_status: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    parse_warning: Mapped[str] = mapped_column(Text, default="")
-    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    parse_warning: Mapped[str] = mapped_column(Text, default="", server_default="")
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    due_reason: Mapped[str] = mapped_column(Text, default="")
+    due_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     retry_after_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    disabled_reason: Mapped[str] = mapped_column(Text, default="")
-    entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    disabled_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    entries_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # `sources pause NAME`: not fetched until resumed; its stories stay in the feeds.
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The last document's own schedule hints ({"ttl": minutes, "skip_hours": [...], "skip_days": [...]}),
@@ -98,7 +98,7 @@ class HostRow(Base):
 
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     retry_after_until: Mapped[datetime] = mapped_column(UTCDateTime)
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class StoryRow(Base):
@@ -111,7 +111,7 @@ class StoryRow(Base):
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
     title: Mapped[str] = mapped_column(Text)
     chosen_article_id: Mapped[str] = mapped_column(String(64))
-    item_hash: Mapped[str] = mapped_column(String(64), default="")
+    item_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 # An article that joined an existing story (its merge rule is neither "new" nor "unmerged"; a missing rule,
@@ -136,17 +136,17 @@ class ArticleRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:…
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     guid: Mapped[str] = mapped_column(Text)
-    url: Mapped[str] = mapped_column(Text, default="")
-    canonical_url: Mapped[str] = mapped_column(Text, default="")
-    title: Mapped[str] = mapped_column(Text, default="")
-    summary: Mapped[str] = mapped_column(Text, default="")
-    content: Mapped[str] = mapped_column(Text, default="")
-    text: Mapped[str] = mapped_column(Text, default="")
-    author: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    canonical_url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    title: Mapped[str] = mapped_column(Text, default="", server_default="")
+    summary: Mapped[str] = mapped_column(Text, default="", server_default="")
+    content: Mapped[str] = mapped_column(Text, default="", server_default="")
+    text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    author: Mapped[str] = mapped_column(Text, default="", server_default="")
     categories: Mapped[list] = mapped_column(JSON, default=list)
     enclosures: Mapped[list] = mapped_column(JSON, default=list)
-    image: Mapped[str] = mapped_column(Text, default="")
-    language: Mapped[str] = mapped_column(String(35), default="")
+    image: Mapped[str] = mapped_column(Text, default="", server_default="")
+    language: Mapped[str] = mapped_column(String(35), default="", server_default="")
     published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -165,9 +165,9 @@ class ArticleRow(Base):
     relate_compact: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Full text of the article's page (sources with full_text = true): plain text, sanitised HTML, and
     # "ok", "failed" or "deferred" (host in backoff: tried again) — fetched once per article.
-    full_text: Mapped[str] = mapped_column(Text, default="")
-    full_text_html: Mapped[str] = mapped_column(Text, default="")
-    full_text_status: Mapped[str] = mapped_column(String(16), default="")
+    full_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    full_text_html: Mapped[str] = mapped_column(Text, default="", server_default="")
+    full_text_status: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class ArticleKeyRow(Base):
