@@ -70,9 +70,24 @@ Progress = Callable[[SourceReport], None]
 # cold refresh, so the bound is nearly always full, and a parsed document of 50 new items waits as ~2.8 MB of
 # entries and fingerprints (22 MB at the refresh's heap peak, memray, 200 x 50 cold). 3 took 13 MB off a cold
 # refresh but made an incremental one 1.16x slower (parse, store and link take similar time per document there,
-# and a short buffer stalls them; docs/benchmarks.md section 22), for no memory there: bounding the new entries
-# waiting, not the documents, would keep both.
+# and a short buffer stalls them; docs/benchmarks.md section 22), for no memory there: so the documents ahead
+# are bounded by their new entries too (MAX_PREPARED_ENTRIES), which a cold refresh reaches and an incremental
+# one does not.
 MAX_PREPARED = 8
+# New entries (each a fingerprint to merge) parsed or being parsed ahead of the store, at most: three documents
+# of 50 new items, five entries each of eight documents of an incremental refresh. A document not parsed yet
+# counts as the mean of those stored so far in this refresh (see prepared_ahead_full).
+MAX_PREPARED_ENTRIES = 150
+
+
+def prepared_ahead_full(new_entries: Sequence[int | None], mean: float) -> bool:
+    """Whether the documents ahead of the store are enough (MAX_PREPARED, MAX_PREPARED_ENTRIES).
+
+    ``new_entries``: each document's new entries once parsed, ``None`` while it is being parsed (counted as
+    ``mean``, the new entries per document stored so far in this refresh)."""
+    if len(new_entries) >= MAX_PREPARED:
+        return True
+    return sum(mean if n is None else n for n in new_entries) >= MAX_PREPARED_ENTRIES
 
 
 def select_sources(
@@ -264,6 +279,7 @@ def _fetch_all(
     links = Linker(store.url, window, owner) if preparer.enabled and window > 0 else None
     # Documents being parsed by the pool, in the order they arrived; stored in that order.
     pending: deque[tuple[FetchResult, Future[Prepared]]] = deque()
+    ahead = _Mean()  # new entries per document stored from the pool
 
     # The states of sources that answered 304, written UPDATE_BATCH at a time (Store.update_sources): with
     # nothing changed, a transaction per source was most of a refresh's time.
@@ -305,11 +321,14 @@ def _fetch_all(
                     pending.append((replace(result, body=b""), future))  # the worker has its copy
                 else:
                     handle(result, fetcher)
-                # Stored in arrival order as they are ready; and never more than MAX_PREPARED ahead of the store:
-                # storing is the slower side, and parsed documents waiting for it took 385 MB at 200 x 50.
-                while pending and (pending[0][1].done() or len(pending) >= MAX_PREPARED) and not stopping():
+                # Stored in arrival order as they are ready; and never more than MAX_PREPARED documents or
+                # MAX_PREPARED_ENTRIES new entries ahead of the store: storing is the slower side, and parsed
+                # documents waiting for it took 385 MB at 200 x 50 (before any bound).
+                while pending and (pending[0][1].done() or prepared_ahead_full(
+                        [_new_entries(f) for _, f in pending], ahead.mean)) and not stopping():
                     done_result, done_future = pending.popleft()
                     handle(done_result, fetcher, done_future)
+                    ahead.count(_new_entries(done_future))
             while pending and not stopping():
                 done_result, done_future = pending.popleft()
                 handle(done_result, fetcher, done_future)
@@ -324,6 +343,29 @@ def _fetch_all(
             if links is not None:
                 links.close()  # stopped or failed: what it did not link stays queued for the next refresh
             preparer.close()
+
+
+def _new_entries(future: Future[Prepared]) -> int | None:
+    """The new entries of a parsed document (those the worker fingerprinted); ``None`` while being parsed."""
+    if not future.done():
+        return None
+    if future.cancelled() or future.exception() is not None:
+        return 0
+    return len(future.result().fingerprints)
+
+
+class _Mean:
+    def __init__(self) -> None:
+        self.total, self.n = 0, 0
+
+    def count(self, value: int | None) -> None:
+        if value is not None:
+            self.total += value
+            self.n += 1
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else 0.0
 
 
 def publish_signature(config: Config) -> str:

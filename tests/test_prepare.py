@@ -212,3 +212,43 @@ def test_a_worker_does_not_import_the_store():
         pool.close()
     assert "syndicator.similarity" in loaded and "feedparser" in loaded
     assert "sqlalchemy" not in loaded and "syndicator.store" not in loaded
+
+
+def test_documents_ahead_of_the_store_are_bounded_by_their_new_entries():
+    from syndicator.refresh import MAX_PREPARED, MAX_PREPARED_ENTRIES, prepared_ahead_full
+
+    assert (MAX_PREPARED, MAX_PREPARED_ENTRIES) == (8, 150)
+    assert not prepared_ahead_full([], 0.0)
+    assert prepared_ahead_full([None] * 8, 0.0)  # MAX_PREPARED documents whatever they hold
+    assert not prepared_ahead_full([None] * 7, 5.0)  # incremental: 5 new entries a document
+    assert not prepared_ahead_full([5, 5, 4, None, None], 5.0)
+    assert prepared_ahead_full([50, 50, None], 50.0)  # cold: three documents of 50 new entries
+    assert not prepared_ahead_full([50, None], 50.0)
+    assert prepared_ahead_full([150], 0.0)
+    assert not prepared_ahead_full([0, 0, 0, 1], 100.0)  # a parsed document counts what it holds
+
+
+def test_the_refresh_bounds_the_documents_ahead_by_what_the_parsed_ones_hold(feed_server, tmp_path, monkeypatch):
+    """The documents ahead are counted by the new entries of those stored so far, and the refresh stores one
+    before it submits more when they reach the bound, short of MAX_PREPARED documents: the stories are the
+    same."""
+    from syndicator import refresh as refresh_module
+
+    seen: list[tuple[list[int | None], float, bool]] = []
+    bound = refresh_module.prepared_ahead_full
+
+    def watch(new_entries, mean):
+        full = bound(new_entries, mean)
+        seen.append((list(new_entries), mean, full))
+        return full
+
+    monkeypatch.setattr(refresh_module, "MAX_PREPARED_ENTRIES", 5)
+    monkeypatch.setattr(refresh_module, "prepared_ahead_full", watch)
+    (tmp_path / "inline").mkdir()
+    (tmp_path / "pool").mkdir()
+    bounded = _run(feed_server, tmp_path / "pool", True, monkeypatch)
+    # generation 1: 5 new entries a source; generation 2 (its own refresh, its own mean): one more
+    assert {mean for _, mean, _ in seen} >= {5.0, 1.0}
+    assert any(full and len(entries) < refresh_module.MAX_PREPARED for entries, _, full in seen)
+    feed_server.requests.clear()
+    assert bounded == _run(feed_server, tmp_path / "inline", False, monkeypatch)
