@@ -288,7 +288,9 @@ class _Cache:
     def __init__(self, size: int) -> None:
         self.size = size
         self.entries: OrderedDict[tuple[str, str], object] = OrderedDict()
-        self.ids: dict[str, set[tuple[str, str]]] = {}  # article id -> its keys (usually one)
+        # article id -> its key, or a set of its keys when it has several (rare: a set for each was 250 of the
+        # ~4.7 KB a cached compact took, tracemalloc)
+        self.ids: dict[str, tuple[str, str] | set[tuple[str, str]]] = {}
 
     def get(self, key: tuple[str, str]):  # the value's type is the cache's
         value = self.entries.get(key)
@@ -299,19 +301,28 @@ class _Cache:
     def put(self, key: tuple[str, str], value: object) -> None:
         self.entries[key] = value
         self.entries.move_to_end(key)
-        self.ids.setdefault(key[0], set()).add(key)
+        have = self.ids.get(key[0])
+        if have is None:
+            self.ids[key[0]] = key
+        elif isinstance(have, set):
+            have.add(key)
+        elif have != key:
+            self.ids[key[0]] = {have, key}
 
     def trim(self) -> None:
         while len(self.entries) > self.size:
             key, _ = self.entries.popitem(last=False)
-            keys = self.ids.get(key[0])
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self.ids[key[0]]
+            have = self.ids.get(key[0])
+            if isinstance(have, set):
+                have.discard(key)
+                if len(have) == 1:
+                    self.ids[key[0]] = next(iter(have))
+            elif have == key:
+                del self.ids[key[0]]
 
     def forget(self, article_id: str) -> None:
-        for key in self.ids.pop(article_id, ()):
+        have = self.ids.pop(article_id, None)
+        for key in have if isinstance(have, set) else () if have is None else (have,):
             self.entries.pop(key, None)
 
     def clear(self) -> None:

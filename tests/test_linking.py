@@ -138,3 +138,24 @@ def test_the_linking_process_links_a_sqlite_store_without_sqlalchemy(tmp_path):
                 here += done
         assert sum(len(rows) for _, rows in got) > 1000
         assert got == here
+
+
+def test_the_cache_finds_trims_and_forgets_every_key_of_an_article():
+    cache = linking._Cache(3)
+    cache.put(("a", "h1:"), 1)
+    cache.put(("a", "h2:"), 2)  # the same article under a second content hash
+    cache.put(("b", "h1:"), 3)
+    assert [cache.get(("a", "h1:")), cache.get(("a", "h2:")), cache.get(("b", "h1:"))] == [1, 2, 3]
+    cache.put(("c", "h1:"), 4)
+    cache.trim()  # the least recently used goes: a's first key; a's second stays findable and forgettable
+    assert cache.get(("a", "h1:")) is None and cache.get(("a", "h2:")) == 2
+    assert cache.ids["a"] == ("a", "h2:")
+    cache.put(("a", "h2:"), 5)  # put again: still one key
+    assert cache.ids["a"] == ("a", "h2:") and cache.get(("a", "h2:")) == 5
+    cache.put(("a", "h3:"), 6)
+    cache.forget("a")
+    assert cache.get(("a", "h2:")) is None and cache.get(("a", "h3:")) is None and "a" not in cache.ids
+    cache.forget("nobody")
+    cache.size = 0
+    cache.trim()
+    assert not cache.entries and not cache.ids
