@@ -2,8 +2,9 @@
 
 `os.wait4` gives the peak RSS of the largest single process (getrusage's ``ru_maxrss`` of a reaped child is
 the largest of it and its waited-for descendants, not their sum). A refresh is a tree: the refresh, its parse
-workers, its linking process and multiprocessing's resource tracker. What a small machine must hold is their
-sum at the worst moment, so a thread sums ``VmRSS`` over the tree every ``interval`` seconds and keeps the
+workers and its linking process (and multiprocessing's resource tracker, until syndicator.subprocs started
+them without multiprocessing). What a small machine must hold is their sum at the worst moment, so a thread
+sums ``VmRSS`` over the tree every ``interval`` seconds and keeps the
 largest sum and each process's own peak. A short-lived peak between two samples can be missed; the sum is a
 lower bound of the true peak, never above it.
 
@@ -85,6 +86,8 @@ def _name(pid: int) -> str:
         return "resource tracker"
     if "spawn_main" in text:
         return "spawned child"
+    if "syndicator.subprocs" in text and len(cmd) > 1:  # a Child: its name is its last argument
+        return next((c.decode(errors="replace") for c in reversed(cmd) if c), "?")
     return Path(cmd[0].decode(errors="replace")).name if cmd and cmd[0] else "?"
 
 

@@ -4,8 +4,7 @@ For each size (N sources × M items) and latency, a feed server (bench/scale_fee
 generation 1; then, three times over (median reported), each tool runs three scenarios, each one a whole
 process timed from outside (wall clock; user+system CPU and peak RSS from os.wait4, i.e. getrusage of that
 child: the largest single process; and the peak of the whole process tree's summed RSS, sampled from /proc
-every half second by bench/proctree.py: the refresh with its parse workers, linking process and
-multiprocessing's resource tracker):
+every half second by bench/proctree.py: the refresh with its parse workers and linking process):
 
 - cold: an empty store;
 - warm-unchanged: the same store again, every source answers 304;

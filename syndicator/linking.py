@@ -521,9 +521,11 @@ def subjects_of(db: Any, unwritten: list[Result], ids: list[str]) -> list[tuple[
     return [(aid, kind, first) for aid, theirs in view.items() for kind, first in theirs.values()]
 
 
-def serve(url: str, sqlite_file: str | None, window_seconds: float, owner: str, inbox, outbox, parent: int) -> None:
-    """The linking process: links each batch it is sent, in order, and sends the rows back. On a SQLite store
-    (``sqlite_file``) through ``sqlite3`` alone; else through a SQLAlchemy Session."""
+def serve(inbox: Any, outbox: Any, url: str, sqlite_file: str | None, window_seconds: float, owner: str,
+          parent: int) -> None:
+    """The linking process (a :class:`syndicator.subprocs.Child`): links each batch it gets from ``inbox``, in
+    order, and puts the rows on ``outbox``. On a SQLite store (``sqlite_file``) through ``sqlite3`` alone; else
+    through a SQLAlchemy Session."""
     from syndicator.prepare import _start_worker
 
     _start_worker(parent)

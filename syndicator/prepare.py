@@ -13,15 +13,15 @@ source's articles), so a feed with one new item among fifty costs one fingerprin
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from syndicator import relate, similarity
 from syndicator.errors import ParseError
 from syndicator.model import FUTURE_SLACK, ParsedFeed, content_hash
+from syndicator.subprocs import Pool
 
 log = logging.getLogger(__name__)
 
@@ -90,21 +90,20 @@ class Preparer:
         # 82 for the linker, bench/scale_run.py's per-process figures), and a second worker on a two-core
         # machine only took turns with the other two, while it held 40 MB: one worker, 0.92x the wall time.
         self.workers = max(1, cores - reserve)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Pool | None = None
 
     def submit(self, *args: object) -> Future[Prepared]:
         if self._pool is None:
-            # spawn, not fork: the fetch threads are running, and a forked child could inherit a lock one of
-            # them holds. Not forkserver either: spawned workers are this process's own children, reaped by
-            # it, so their CPU time is counted in its own (os.wait4 of a refresh, bench/scale_run.py).
-            ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                             initializer=_start_worker, initargs=(os.getpid(),))
+            # New processes, not forks: the fetch threads are running, and a forked child could inherit a lock
+            # one of them holds. Not multiprocessing's "spawn": its resource tracker is a process of 13 MB
+            # that our pipes do not need (syndicator.subprocs).
+            self._pool = Pool(self.workers, initializer=_start_worker, initargs=(os.getpid(),),
+                              name="syndicator-parse")
         return self._pool.submit(prepare, *args)
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
 
 

@@ -4,7 +4,6 @@ tests/test_linker.py links whole streams both ways and compares the links."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 from datetime import timedelta
@@ -13,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
-from syndicator import linking
+from syndicator import linking, subprocs
 from syndicator.store import db, linker, sql
 from tests import worker_probe
 from tests.test_linker import (
@@ -106,25 +105,21 @@ def test_the_linking_process_links_a_sqlite_store_without_sqlalchemy(tmp_path):
             stats = store.ingest(name, entries, NOW, MERGE_WINDOW, related_window=RELATED_WINDOW,
                                  queue_links=(owner, n * linker.BATCH_SEQ))
             batches.append([linker.Queued(q.article_id, q.seq, linker.shipped(q.fp)) for q in stats.queued])
-        ctx = multiprocessing.get_context("spawn")
-        inbox, outbox = ctx.Queue(), ctx.Queue()
-        proc = ctx.Process(target=worker_probe.serve_linker,
-                           args=(store.url, path, RELATED_WINDOW, owner, inbox, outbox, os.getpid()))
-        proc.start()
+        proc = subprocs.Child(worker_probe.serve_linker, (store.url, path, RELATED_WINDOW, owner, os.getpid()))
         try:
             got = []
             for batch in batches:
-                inbox.put((batch, NOW))
-                kind, results = outbox.get(timeout=120)
+                proc.put((batch, NOW))
+                kind, results = proc.get(timeout=120)
                 assert kind == "done", results
                 got += results
-            inbox.put(None)
-            assert outbox.get(timeout=60)[0] == "bye"
-            kind, modules, fp_cache = outbox.get(timeout=60)
+            proc.put(None)
+            assert proc.get(timeout=60)[0] == "bye"
+            kind, modules, fp_cache = proc.get(timeout=60)
         finally:
             proc.join(timeout=30)
-            if proc.is_alive():
-                proc.kill()
+            proc.kill()
+            proc.close()
         assert kind == "modules" and "syndicator.linking" in modules
         assert fp_cache == linking.LINKER_FP_CACHE_SIZE < linking.FP_CACHE_SIZE  # its own, smaller
         assert not [m for m in modules if m.split(".")[0] == "sqlalchemy" or m.startswith("syndicator.store")]

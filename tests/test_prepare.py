@@ -121,7 +121,7 @@ def test_pool_workers_leave_when_the_refresh_is_killed(tmp_path):
         "if __name__ == '__main__':  # spawned workers import this module too\n"
         "    p = Preparer(expected=100)\n"
         "    p.submit(b'<rss/>', 'file:///x.xml', 'application/rss+xml', True, 's', {}, None).result()\n"
-        "    print(' '.join(str(pid) for pid in p._pool._processes), flush=True)\n"
+        "    print(' '.join(str(pid) for pid in p._pool.pids), flush=True)\n"
         "    time.sleep(60)\n"
     )
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
@@ -195,13 +195,14 @@ def test_values_made_in_a_worker_are_the_ones_the_store_would_make(monkeypatch):
         assert all(t is sys.intern(t) for t in fresh.title + fresh.body + fresh.names + fresh.entities)
 
 
-def test_a_worker_does_not_import_the_store():
+def test_a_worker_does_not_import_the_store(monkeypatch):
     """A parse worker parses and fingerprints; importing the store (SQLAlchemy, the schema) on the way cost
     each worker 28 MB of RSS (bench/scale_run.py's process tree: 65 MB a worker at 200 x 50), for two
     functions of an entry (model.content_hash, model.FUTURE_SLACK) now beside the entry itself."""
     from tests import worker_probe
 
-    pool = prepare.Preparer(prepare.MIN_DOCUMENTS)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    pool = prepare.Preparer(prepare.MIN_DOCUMENTS, reserve=1)  # one worker: the probe runs where the parse ran
     try:
         known = {"s0-0": "stale"}  # a known entry with another hash: fingerprinted again, the hash compared
         done = pool.submit(rss2(_items(0, 1)), "https://s0.example/feed", "application/rss+xml", True, "s0",

@@ -9,10 +9,10 @@ def loaded_modules() -> list[str]:
     return sorted(sys.modules)
 
 
-def serve_linker(*args) -> None:
+def serve_linker(inbox, outbox, *args) -> None:
     """syndicator.linking.serve, then what that process imported and the size of its fingerprint cache, sent on
-    its outbox (args[5])."""
+    its outbox."""
     from syndicator import linking
 
-    linking.serve(*args)
-    args[5].put(("modules", sorted(sys.modules), linking._FP_CACHE.size))
+    linking.serve(inbox, outbox, *args)
+    outbox.put(("modules", sorted(sys.modules), linking._FP_CACHE.size))

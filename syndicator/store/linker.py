@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import multiprocessing
 import os
 import queue
 import time
@@ -40,7 +39,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from syndicator import linking, similarity
+from syndicator import linking, similarity, subprocs
 from syndicator.linking import Queued, Result, link_batch, subjects_of  # noqa: F401 (linker.X for the store)
 from syndicator.similarity import Fingerprint
 from syndicator.store import db, related, sql
@@ -91,15 +90,10 @@ class Linker:
     def submit(self, queued: Sequence[Queued], now: datetime) -> None:
         if queued and not self.failed:
             if self._proc is None:
-                # spawn, as the parse pool (syndicator.prepare): the fetch threads are running
-                ctx = multiprocessing.get_context("spawn")
-                self._inbox, self._outbox = ctx.Queue(), ctx.Queue()
-                # linking.serve: the process imports syndicator.linking, not SQLAlchemy (on SQLite)
-                self._proc = ctx.Process(target=linking.serve,
-                                         args=(*self._args, self._inbox, self._outbox, os.getpid()),
-                                         name="syndicator-linker", daemon=True)
-                self._proc.start()
-            self._inbox.put((list(queued), now))
+                # a new process, as the parse pool's (syndicator.prepare, syndicator.subprocs): the fetch threads
+                # are running. linking.serve imports syndicator.linking, not SQLAlchemy (on SQLite).
+                self._proc = subprocs.Child(linking.serve, (*self._args, os.getpid()), name="syndicator-linker")
+            self._proc.put((list(queued), now))
             self._sent += 1
 
     @property
@@ -113,7 +107,7 @@ class Linker:
             must = self.behind > behind
             started = time.monotonic()
             try:
-                msg = self._outbox.get(timeout=1.0) if must else self._outbox.get_nowait()
+                msg = self._proc.get(timeout=1.0) if must else self._proc.get_nowait()
             except queue.Empty:
                 self.waited += time.monotonic() - started
                 if not must:
@@ -121,6 +115,10 @@ class Linker:
                 if not self._proc.is_alive():
                     self._fail(f"the linking process ended (exit code {self._proc.exitcode})")
                 continue
+            except (EOFError, OSError):  # it closed its end: it ended
+                self._proc.join(timeout=1.0)
+                self._fail(f"the linking process ended (exit code {self._proc.exitcode})")
+                break
             self.waited += time.monotonic() - started
             if msg[0] == "error":
                 self._fail(msg[1])
@@ -139,24 +137,22 @@ class Linker:
             self._proc.join()
         if self._proc.is_alive():
             try:
-                self._inbox.put(None)
+                self._proc.put(None)
                 self._farewell()
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 pass
             self._proc.join(timeout=5.0)
             if self._proc.is_alive():
                 self._proc.kill()
                 self._proc.join()
-        for q in (self._inbox, self._outbox):
-            q.cancel_join_thread()  # batches never read must not hold this process at exit
-            q.close()
+        self._proc.close()  # batches never sent must not hold this process at exit
 
     def _farewell(self) -> None:
         """The linker's last word after a clean stop: what it linked and its peak RSS (for the benchmarks, which
         time the refresh's process and see only the largest one's peak)."""
         while True:
             try:
-                msg = self._outbox.get(timeout=5.0)
+                msg = self._proc.get(timeout=5.0)
             except queue.Empty:
                 return
             if msg[0] == "bye":
