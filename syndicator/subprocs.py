@@ -124,10 +124,12 @@ class Child:
             pass
 
     def close(self) -> None:
-        """Stop the feeder (what it has not sent is dropped) and close this end of both pipes."""
+        """Stop the feeder and close this end of both pipes (after :meth:`join` or :meth:`kill`: a feeder blocked
+        sending to a child that reads no more returns once the child is gone)."""
         self._sending.put(_STOP)
-        self._to.close()  # a send the feeder is blocked in fails
         self._feeder.join(timeout=5.0)
+        if not self._feeder.is_alive():  # never under a send in progress: its descriptor could be reused
+            self._to.close()
         self._from.close()
 
     def _feed(self) -> None:
