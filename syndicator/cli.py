@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -94,7 +95,25 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _few_malloc_arenas() -> None:
+    """At most two glibc malloc arenas (``MALLOC_ARENA_MAX=2``) unless the environment sets it.
+
+    glibc gives a thread that finds the arenas busy one of its own, up to eight per core, and keeps what is
+    freed in each for that arena's later use: the 32 fetch threads' response bodies were spread over a dozen
+    arenas. Two took 7 MB off the process tree of a cold 200 x 50 refresh (bench/scale_run.py, docs/benchmarks.md
+    section 23), as they do for long-running threaded services. Before any thread starts; not glibc, nothing."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _few_malloc_arenas()
     args = build_parser().parse_args(argv)
     from syndicator import logs
 

@@ -346,7 +346,7 @@ _FP_CACHE = _Cache(FP_CACHE_SIZE)
 # best 8 links, spread over the whole window, so most are not among the last 1,024 anyway (37% hits at 200 x 50
 # cold; 10.5% with 256), and each entry it keeps, event vector included, is ~31.5 KB (docs/benchmarks.md
 # section 22).
-LINKER_FP_CACHE_SIZE = 256
+LINKER_FP_CACHE_SIZE = 128
 
 # What linking reads of a candidate (relate.Compact, about 4 KB), for many more articles than the full
 # fingerprints: the related window (14 days) holds every article of a 10,000-article store, and a candidate
