@@ -344,8 +344,8 @@ FP_CACHE_SIZE = 1024
 _FP_CACHE = _Cache(FP_CACHE_SIZE)
 # The linking process's own: it reads full fingerprints only for the same-event check of each new article's
 # best 8 links, spread over the whole window, so most are not among the last 1,024 anyway (37% hits at 200 x 50
-# cold; 10.5% with 256), and each entry it keeps, event vector included, is ~31.5 KB (docs/benchmarks.md
-# section 22).
+# cold; 10.5% with 256, 5.9% with 128: 3,450 more decodes of ~0.5 ms in a 140 CPU s linker), and each entry it
+# keeps, event vector included, is ~31.5 KB: 128 entries, 4 MB less (docs/benchmarks.md sections 22, 23).
 LINKER_FP_CACHE_SIZE = 128
 
 # What linking reads of a candidate (relate.Compact, about 4 KB), for many more articles than the full
