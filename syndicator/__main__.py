@@ -2,6 +2,7 @@ import sys
 
 from syndicator.cli import main
 
-# Guarded: refresh's parsing pool spawns worker processes, which import the main module again.
+# Guarded: importing this module runs nothing (multiprocessing's spawned workers imported it; the children of
+# syndicator.subprocs do not).
 if __name__ == "__main__":
     sys.exit(main())
