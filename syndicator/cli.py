@@ -99,9 +99,10 @@ def _few_malloc_arenas() -> None:
     """At most two glibc malloc arenas (``MALLOC_ARENA_MAX=2``) unless the environment sets it.
 
     glibc gives a thread that finds the arenas busy one of its own, up to eight per core, and keeps what is
-    freed in each for that arena's later use: the 32 fetch threads' response bodies were spread over a dozen
-    arenas. Two took 7 MB off the process tree of a cold 200 x 50 refresh (bench/scale_run.py, docs/benchmarks.md
-    section 23), as they do for long-running threaded services. Before any thread starts; not glibc, nothing."""
+    freed in each for that arena's later use: the 32 fetch threads' response bodies could be spread over
+    sixteen arenas on a two-core machine. Two took 7 MB off the process tree of a cold 200 x 50 refresh
+    (bench/scale_run.py, docs/benchmarks.md section 23), as they do for long-running threaded services.
+    Before any thread starts; not glibc, nothing."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return
     try:

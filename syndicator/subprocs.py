@@ -25,7 +25,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -231,12 +231,7 @@ class Pool:
                 continue
             child.put((fn, args))
             try:
-                while True:  # woken every second to see whether the child is still there
-                    if wait([child._from], timeout=1.0):
-                        ok, value = child.get()
-                        break
-                    if not child.is_alive() and not child._from.poll():
-                        raise EOFError
+                ok, value = child.get()  # EOFError once the child is gone: only it held the pipe's other end
             except (EOFError, OSError):
                 child.join(timeout=1.0)
                 dead = f"the parse worker {child.pid} ended (exit code {child.exitcode})"
