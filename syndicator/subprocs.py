@@ -164,8 +164,11 @@ def _serve_pool(inbox: Inbox, outbox: Outbox, initializer: Callable[..., None] |
             answer = (False, exc)
         try:
             outbox.put(answer)
-        except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle
-            outbox.put((False, RuntimeError("".join(traceback.format_exception(answer[1])))))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an answer that does not pickle
+            ok, value = answer
+            what = f"{fn.__name__}'s result does not pickle: {exc!r}" if ok else "".join(
+                traceback.format_exception(value))
+            outbox.put((False, RuntimeError(what)))
 
 
 class Pool:

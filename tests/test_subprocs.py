@@ -42,6 +42,10 @@ def fail_unpicklably() -> None:
     raise _Unpicklable()
 
 
+def unpicklable_result():
+    return __import__("threading").Lock()
+
+
 def die() -> None:
     os._exit(3)
 
@@ -78,6 +82,8 @@ def test_a_pool_returns_results_and_raises_the_workers_errors():
             pool.submit(fail, "bad input").result(timeout=60)
         with pytest.raises(RuntimeError, match="_Unpicklable: no pickle"):
             pool.submit(fail_unpicklably).result(timeout=60)
+        with pytest.raises(RuntimeError, match="unpicklable_result's result does not pickle"):
+            pool.submit(unpicklable_result).result(timeout=60)
         assert pool.submit(square, 7).result(timeout=60) == 49  # the workers carry on
     finally:
         pool.shutdown()
