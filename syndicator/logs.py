@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 # The fields an event may carry, in the order text lines show them.
-FIELDS = ("event", "source", "story", "article", "feed", "outcome", "status", "url", "rule", "elapsed", "files")
+FIELDS = ("event", "source", "story", "article", "feed", "outcome", "status", "url", "rule", "elapsed", "files",
+          "entries", "parsed")
 _HANDLER_MARK = "_syndicator_handler"
 
 

@@ -81,3 +81,8 @@ class ParsedFeed:
     warning: str = ""
     kind: str = ""  # "rss20", "atom10", "json11", ... as detected
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    # guid -> the hash of the item it was parsed from, as sent (syndicator.parse.items); empty when the
+    # document was not split into items (JSON Feed, an unusual document).
+    raw_hashes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Guids of the items left out of the parse because the store holds them as sent (``known_items``).
+    unchanged: tuple[str, ...] = ()

@@ -40,9 +40,12 @@ class Prepared:
 
 def prepare(
     body: bytes, url: str, content_type: str, strip_tracking_pixels: bool, source: str,
-    known: dict[str, str], now: datetime,
+    known: dict[str, str], now: datetime, known_items: dict[str, str] | None = None,
 ) -> Prepared:
     """Parse a document and fingerprint the entries whose content hash is not in ``known`` (guid -> hash).
+
+    ``known_items`` (item hash -> guid): the items sent as stored, left out of the parse
+    (syndicator.parse.items).
 
     A fingerprint is made with the date a new article would be stored with; the store checks that date and
     makes the fingerprint again itself when it differs (an article stored earlier keeps its first date).
@@ -50,7 +53,8 @@ def prepare(
     from syndicator.parse import parse_document  # here: a refresh where every source answered 304 parses nothing
 
     try:
-        parsed = parse_document(body, url, content_type, strip_tracking_pixels=strip_tracking_pixels)
+        parsed = parse_document(body, url, content_type, strip_tracking_pixels=strip_tracking_pixels,
+                                known_items=known_items)
     except ParseError as exc:
         return Prepared(None, str(exc))
     fps = {}

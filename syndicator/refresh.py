@@ -46,6 +46,7 @@ class SourceReport:
     detail: str = ""
     new_articles: int = 0
     entries: int = 0
+    parsed: int = 0  # entries parsed: the items not sent again as stored (syndicator.parse.items)
     until: datetime | None = None  # deferred: when the server (or host) said it may be asked again
 
 
@@ -313,10 +314,10 @@ def _fetch_all(
                     observe("fetch", result.outcome, result.elapsed)
                 _save_host_backoffs(store, fetcher)  # at once: a concurrent refresh must see it too
                 if preparer.enabled and result.outcome == "ok" and not config.source(result.source).full_text:
-                    known = store.content_hashes(result.source)
+                    known, known_items = store.known(result.source)
                     future = preparer.submit(
                         result.body, result.url, result.content_type, config.output.strip_tracking_pixels,
-                        result.source, known, datetime.now(UTC),
+                        result.source, known, datetime.now(UTC), known_items,
                     )
                     pending.append((replace(result, body=b""), future))  # the worker has its copy
                 else:
@@ -468,9 +469,12 @@ def _handle(
             else:
                 from syndicator.parse import parse_document
 
+                # A source whose articles' pages are fetched is parsed whole: an article waiting for its page
+                # is retried when its entry is read (ingest_entries).
+                known_items = None if src.full_text else store.known(row.name)[1]
                 parsed = parse_document(
                     result.body, result.url, result.content_type,
-                    strip_tracking_pixels=config.output.strip_tracking_pixels,
+                    strip_tracking_pixels=config.output.strip_tracking_pixels, known_items=known_items,
                 )
         except ParseError as exc:
             error = str(exc)
@@ -485,12 +489,13 @@ def _handle(
                 row.name, entries, now, config.merge.window, config.merge.level, _embedder(config),
                 related_window=config.related.window if config.related.limit else 0.0, full_texts=full_texts,
                 fingerprints=fingerprints, queue_links=(links.owner, links.next_seq()) if links is not None else None,
+                raw_hashes=parsed.raw_hashes, unchanged=parsed.unchanged,
             )
             if links is not None:
                 links.submit(stats.queued, now)
             report = SourceReport(
                 row.name, "fetched", parsed.warning, new_articles=stats.new_articles,
-                entries=len(parsed.entries),
+                entries=len(parsed.entries) + len(parsed.unchanged), parsed=len(parsed.entries),
             )
             state["parse_warning"] = parsed.warning
     if error:
@@ -525,7 +530,9 @@ def _handle(
         log.info(
             "fetched %s: %s, %d new article(s)", row.name, result.outcome.replace("_", " "), report.new_articles,
             extra={"event": "fetch", "source": row.name, "outcome": result.outcome, "status": result.http_status,
-                   "url": config.redact(result.url), "elapsed": round(result.elapsed, 3)},
+                   "url": config.redact(result.url), "elapsed": round(result.elapsed, 3),
+                   # a document read: its items, and how many were parsed (not sent again as stored)
+                   **({"entries": report.entries, "parsed": report.parsed} if report.outcome == "fetched" else {})},
         )
     state.update(next_due_at=due.at, due_reason=due.reason)
     if unchanged is not None and result.outcome == "not_modified" and not error:

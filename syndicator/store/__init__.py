@@ -350,6 +350,8 @@ class Store:
         full_texts: FullTexts | None = None,
         fingerprints: Mapping[str, Fingerprint] | None = None,
         queue_links: tuple[str, int] | None = None,
+        raw_hashes: Mapping[str, str] | None = None,
+        unchanged: Sequence[str] = (),
     ) -> IngestStats:
         """Store one source's entries, merging each new one into its story and
         linking it to related stories published within ``related_window`` seconds.
@@ -365,7 +367,7 @@ class Store:
                 row = s.scalars(select(SourceRow).where(SourceRow.name == source)).one()
                 stats = ingest_entries(
                     s, row, entries, now, window_seconds, level, embed, related_window, full_texts, fingerprints,
-                    queue_links,
+                    queue_links, raw_hashes, unchanged,
                 )
                 if stats.new_articles or stats.updated_articles:
                     # The files published last no longer show everything (see published_signature).
@@ -409,17 +411,24 @@ class Store:
                 return articles, links
             articles, links = articles + done, links + made
 
-    def content_hashes(self, source: str, limit: int = 5000) -> dict[str, str]:
-        """guid -> content hash of the source's newest ``limit`` stored articles (what a feed still holds)."""
+    def known(self, source: str, limit: int = 5000) -> tuple[dict[str, str], dict[str, str]]:
+        """What the store holds of the source's newest ``limit`` articles (what a feed still holds): guid ->
+        content hash, and item hash -> guid (``syndicator.parse.items``: the items not to parse again)."""
         with self.session() as s:
             rows = s.execute(
-                select(ArticleRow.guid, ArticleRow.content_hash)
+                select(ArticleRow.guid, ArticleRow.content_hash, ArticleRow.raw_hash)
                 .join(SourceRow, SourceRow.id == ArticleRow.source_id)
                 .where(SourceRow.name == source)
                 .order_by(ArticleRow.published.desc())
                 .limit(limit)
             )
-            return {guid: digest for guid, digest in rows}
+            contents: dict[str, str] = {}
+            items: dict[str, str] = {}
+            for guid, digest, raw in rows:
+                contents[guid] = digest
+                if raw:
+                    items[raw] = guid
+            return contents, items
 
     def count_stories(self) -> int:
         with self.session() as s:

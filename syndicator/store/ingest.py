@@ -55,15 +55,24 @@ def ingest_entries(
     level: str = "article", embed: Embedder | None = None, related_window: float = 0.0,
     full_texts: FullTexts | None = None, prepared: Mapping[str, Fingerprint] | None = None,
     queue_links: tuple[str, int] | None = None,
+    raw_hashes: Mapping[str, str] | None = None,
+    unchanged: Sequence[str] = (),
 ) -> IngestStats:
     """Store one source's entries. ``prepared``: fingerprints made elsewhere (syndicator.prepare), used when
     they were made from the same date and need no headline embedding. ``queue_links``: (owner, first seq):
     queue the new and changed articles for a linker (syndicator.store.linker, ``stats.queued``) instead of
-    linking them here."""
+    linking them here. ``raw_hashes``: guid -> the hash of the item as sent, recorded on its article;
+    ``unchanged``: guids of the document's items the parser left out, sent again as stored
+    (syndicator.parse.items)."""
     stats = IngestStats()
     prepared = prepared if embed is None else None
     full_texts = full_texts or {}
-    existing = _existing_articles(s, source.id, [e.guid for e in entries])
+    raw_hashes = raw_hashes or {}
+    existing = _existing_articles(s, source.id, [e.guid for e in entries] + list(unchanged))
+    # Left out of the parse: counted, and their stored bodies are part of the document for the stock-excerpt
+    # check, as when every item was parsed (the store's own count, _is_boilerplate, sees them anyway).
+    unchanged = [g for g in unchanged if g in existing]
+    stats.unchanged += len(unchanged)
     window = timedelta(seconds=window_seconds)
     digests = [content_hash(e) for e in entries]
     # New or changed entries, fingerprinted once: the fingerprints serve both the
@@ -87,7 +96,7 @@ def ingest_entries(
                 similarity.Doc(e.title, e.text, e.url, published[e.guid], source.name, vectors.get(e.guid))
             )
         fps[e.guid] = fp
-    stock = _stock_excerpts(entries, existing, fps)
+    stock = _stock_excerpts([e.guid for e in entries] + unchanged, existing, fps)
     # Two workers ingesting two variants of one story at the same moment would each find no candidate
     # and start two stories. The variants share a merge key (that is how they find each other), so
     # each transaction first locks the keys it will look up and write (related-story keys too, so that
@@ -97,11 +106,16 @@ def ingest_entries(
     linked: list[tuple[ArticleRow, Fingerprint]] = []  # new and changed articles, to link to related ones
     for entry, digest in zip(entries, digests, strict=True):
         fp = fps.get(entry.guid)
+        raw_hash = raw_hashes.get(entry.guid)
         if fp is None:
             stats.unchanged += 1
+            # Its item was sent otherwise (or not hashed before): the same entry; next time, skipped unparsed.
+            if raw_hash and existing[entry.guid].raw_hash != raw_hash:
+                existing[entry.guid].raw_hash = raw_hash
             continue
         row = existing.get(entry.guid)
         if row is not None:
+            row.raw_hash = raw_hash
             _fill(row, entry, fp)
             _fill_full_text(row, full_texts.get(entry.guid))
             _index(s, row, fp)
@@ -112,6 +126,7 @@ def ingest_entries(
         row = ArticleRow(
             id=article_id(source.name, entry.guid), source_id=source.id, guid=entry.guid,
             fetched_at=now, content_hash=digest, merge_reason={}, published=published[entry.guid],
+            raw_hash=raw_hash,
         )
         _fill(row, entry, fp)
         _fill_full_text(row, full_texts.get(entry.guid))
@@ -139,7 +154,7 @@ def ingest_entries(
             later.discard(row.id)
             stats.links += related.link_article(s, row, fp, rel_window, now, newer=later)
     related.shed([fp for _, fp in linked], queued=related_window > 0 and queue_links is not None, level=level)
-    source.entries_seen += len(entries)
+    source.entries_seen += len(entries) + len(unchanged)
     return stats
 
 
@@ -321,23 +336,23 @@ def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, h
 
 
 def _stock_excerpts(
-    entries: list[Entry], existing: dict[str, ArticleRow], fps: dict[str, Fingerprint]
+    guids: list[str], existing: dict[str, ArticleRow], fps: dict[str, Fingerprint]
 ) -> frozenset[str]:
-    """Bodies that most items of this feed document carry: the site's stock excerpt.
+    """Bodies that most items of this feed document (``guids``) carry: the site's stock excerpt.
 
     Seen on the whole document before any item is placed, so that not even
     the first few items merge on it (as they would if counted one by one).
     """
-    if len(entries) < merge.BOILERPLATE_MIN:
+    if len(guids) < merge.BOILERPLATE_MIN:
         return frozenset()
     counts: dict[str, int] = {}
-    for e in entries:
-        fp = fps.get(e.guid)
-        digest = fp.body_hash if fp is not None else existing[e.guid].body_hash
+    for guid in guids:
+        fp = fps.get(guid)
+        digest = fp.body_hash if fp is not None else existing[guid].body_hash
         if digest:
             counts[digest] = counts.get(digest, 0) + 1
     return frozenset(
-        h for h, n in counts.items() if n >= merge.BOILERPLATE_MIN and n >= merge.BOILERPLATE_SHARE * len(entries)
+        h for h, n in counts.items() if n >= merge.BOILERPLATE_MIN and n >= merge.BOILERPLATE_SHARE * len(guids)
     )
 
 
