@@ -82,7 +82,7 @@ class ParsedFeed:
     kind: str = ""  # "rss20", "atom10", "json11", ... as detected
     extra: dict = field(default_factory=dict, compare=False, hash=False)
     # guid -> the hash of the item it was parsed from, as sent (syndicator.parse.items); empty when the
-    # document was not split into items (JSON Feed, an unusual document).
+    # document was not split into items (an unusual document, parsed whole).
     raw_hashes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     # Guids of the items left out of the parse because the store holds them as sent (``known_items``).
     unchanged: tuple[str, ...] = ()

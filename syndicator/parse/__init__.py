@@ -24,8 +24,8 @@ def parse_document(
     """Parse one document; raises ParseError when it holds no feed at all.
 
     ``strip_tracking_pixels``: drop known tracking images from the HTML (``[output] strip_tracking_pixels``).
-    ``known_items``: item hash -> guid of the source's stored articles: the RSS or Atom items sent as they were
-    then are not parsed again, their guids are in ``unchanged`` (see syndicator.parse.items)."""
+    ``known_items``: item hash -> guid of the source's stored articles: the items sent as they were then are
+    not parsed again, their guids are in ``unchanged`` (see syndicator.parse.items)."""
     if not body or not body.strip():
         raise ParseError("empty document")
     media = content_type.split(";")[0].strip().lower()
@@ -35,7 +35,7 @@ def parse_document(
     if _looks_like_json(body, content_type):
         from syndicator.parse.jsonfeed import parse_json_feed
 
-        feed = parse_json_feed(body, url, strip_tracking_pixels=strip_tracking_pixels)
+        feed = parse_json_feed(body, url, strip_tracking_pixels=strip_tracking_pixels, known=known_items)
     else:
         feed = _parse_items(body, url, content_type, strip_tracking_pixels, known_items or {})
     return finish_entries(feed, url)

@@ -14,7 +14,8 @@ parses without changing its bytes goes into its hash too (:func:`_context`): the
 its encoding, the namespace prefixes, ``xml:base`` and ``xml:lang`` in force, the channel's language, the
 DOCTYPE, and ``PARSE_REVISION``, raised whenever this package parses an item differently.
 
-Anything unusual, and the document is parsed whole as before (``None``): not well-formed for expat, an encoding
+A JSON Feed's items are hashed the same way (``syndicator.parse.jsonfeed``: each item's JSON, and the feed's
+fields an item inherits). Anything unusual in XML, and the document is parsed whole as before (``None``): not well-formed for expat, an encoding
 expat does not read, a DOCTYPE with an internal subset (entities, which feedparser handles its own way), a root
 that is not RSS, RDF or Atom.
 """

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from syndicator.errors import ParseError
 from syndicator.model import Enclosure, ParsedFeed
 from syndicator.parse.common import make_entry, parse_date
+from syndicator.parse.items import PARSE_REVISION
 
 
-def parse_json_feed(body: bytes, url: str, *, strip_tracking_pixels: bool = True) -> ParsedFeed:
+def parse_json_feed(
+    body: bytes, url: str, *, strip_tracking_pixels: bool = True, known: Mapping[str, str] | None = None
+) -> ParsedFeed:
+    """``known``: item hash -> guid; the items sent as they were when stored are not made into entries again
+    (their guids are in ``unchanged``; see syndicator.parse.items, which does the same for RSS and Atom)."""
     try:
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -26,9 +33,20 @@ def parse_json_feed(body: bytes, url: str, *, strip_tracking_pixels: bool = True
     base = _str(doc.get("home_page_url")) or _str(doc.get("feed_url")) or url
     language = _str(doc.get("language"))
     feed_authors = _authors(doc)
+    # What an item's entry depends on besides the item itself.
+    context = json.dumps([PARSE_REVISION, f"strip={strip_tracking_pixels}", url, base, language, feed_authors])
+    known = known or {}
     entries = []
+    hashes: dict[str, str] = {}
+    unchanged: list[str] = []
     for item in items:
         if not isinstance(item, dict):
+            continue
+        digest = hashlib.sha1(
+            (context + json.dumps(item, sort_keys=True, ensure_ascii=False)).encode("utf-8", "surrogatepass")
+        ).hexdigest()
+        if digest in known:
+            unchanged.append(known[digest])
             continue
         guid = item.get("id")
         guid = str(guid) if isinstance(guid, (str, int, float)) and not isinstance(guid, bool) else ""
@@ -64,12 +82,16 @@ def parse_json_feed(body: bytes, url: str, *, strip_tracking_pixels: bool = True
                 strip_tracking_pixels=strip_tracking_pixels,
             )
         )
+        hashes.setdefault(entries[-1].guid, digest)
+    left_out = set(unchanged)
     return ParsedFeed(
         title=_str(doc.get("title")),
         link=_str(doc.get("home_page_url")),
         language=language,
-        entries=tuple(entries),
+        entries=tuple(e for e in entries if e.guid not in left_out),
         kind="json" + str(doc.get("version", "")).rsplit("/", 1)[-1].replace(".", ""),
+        raw_hashes=hashes,
+        unchanged=tuple(dict.fromkeys(unchanged)),
     )
 
 

@@ -153,7 +153,7 @@ class ArticleRow(Base):
     body_hash: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     # syndicator.parse.items: the hash of the item this article was last read from, as sent; an item sent
-    # again byte for byte is not parsed again (migration 0014). None: not known (a JSON Feed item, an older store).
+    # again byte for byte is not parsed again (migration 0014). None: not known (an unusual document, an older store).
     raw_hash: Mapped[str | None] = mapped_column(String(40))
     story_id: Mapped[str] = mapped_column(ForeignKey("stories.id"))
     # Why this article joined its story: {"rule": ..., "with": article id, ...}.
