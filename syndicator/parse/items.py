@@ -15,9 +15,10 @@ its encoding, the namespace prefixes, ``xml:base`` and ``xml:lang`` in force, th
 DOCTYPE, and ``PARSE_REVISION``, raised whenever this package parses an item differently.
 
 A JSON Feed's items are hashed the same way (``syndicator.parse.jsonfeed``: each item's JSON, and the feed's
-fields an item inherits). Anything unusual in XML, and the document is parsed whole as before (``None``): not well-formed for expat, an encoding
-expat does not read, a DOCTYPE with an internal subset (entities, which feedparser handles its own way), a root
-that is not RSS, RDF or Atom.
+fields an item inherits). Anything unusual in XML, and the document is parsed whole as before (``None``): not
+well-formed for expat, UTF-16 or UTF-32, a DOCTYPE with an internal subset (entities, which feedparser handles
+its own way), a root that is not RSS, RDF or Atom; and if feedparser finds another number of items than expat
+did, the whole document is parsed again.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def find_items(body: bytes, url: str, content_type: str, salt: str = "") -> Item
         finder.run()
     except (xml.parsers.expat.ExpatError, ValueError, LookupError):
         return None
-    if finder.refused or finder.root not in _ITEMS:
+    if finder.root not in _ITEMS:
         return None
     context = _context(finder, url, content_type, salt)
     hashes = tuple(
@@ -97,7 +98,6 @@ class _Finder:
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.root = ""
-        self.refused = False
         self.spans: list[tuple[int, int]] = []
         self.around: list[str] = []  # attributes, namespaces, DOCTYPE, encoding, language: outside the items
         self._depth = 0
@@ -162,8 +162,7 @@ class _Finder:
             self.around.append(f"xmlns:{prefix}={uri}")
 
     def _doctype(self, name: str, system_id: str | None, public_id: str | None, has_internal_subset: int) -> None:
-        if has_internal_subset:
-            self.refused = True  # entity declarations: feedparser expands them its own way
+        if has_internal_subset:  # entity declarations: feedparser expands them its own way
             raise ValueError("internal DTD subset")
         self.around.append(f"doctype {name} {system_id} {public_id}")
 
