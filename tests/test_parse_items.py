@@ -186,3 +186,20 @@ def _fetch_event(stderr: str) -> dict:
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     (fetch,) = [e for e in events if e.get("event") == "fetch"]
     return fetch
+
+
+def test_a_json_item_that_does_not_serialise_again_is_parsed_without_a_hash(monkeypatch):
+    """json.loads accepted it; dumping it again for its hash failed (nested near the recursion limit)."""
+    from syndicator.parse import jsonfeed as module
+
+    doc = jsonfeed(_items(2))
+    real = module.json.dumps
+
+    def dumps(obj, **kwargs):
+        if isinstance(obj, dict) and obj.get("id") == "g1":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(obj, **kwargs)
+
+    monkeypatch.setattr(module.json, "dumps", dumps)
+    parsed = parse_document(doc, URL, "")
+    assert [e.guid for e in parsed.entries] == ["g0", "g1"] and list(parsed.raw_hashes) == ["g0"]

@@ -42,9 +42,7 @@ def parse_json_feed(
     for item in items:
         if not isinstance(item, dict):
             continue
-        digest = hashlib.sha1(
-            (context + json.dumps(item, sort_keys=True, ensure_ascii=False)).encode("utf-8", "surrogatepass")
-        ).hexdigest()
+        digest = _digest(context, item)
         if digest in known:
             unchanged.append(known[digest])
             continue
@@ -82,7 +80,8 @@ def parse_json_feed(
                 strip_tracking_pixels=strip_tracking_pixels,
             )
         )
-        hashes.setdefault(entries[-1].guid, digest)
+        if digest:
+            hashes.setdefault(entries[-1].guid, digest)
     left_out = set(unchanged)
     return ParsedFeed(
         title=_str(doc.get("title")),
@@ -93,6 +92,15 @@ def parse_json_feed(
         raw_hashes=hashes,
         unchanged=tuple(dict.fromkeys(unchanged)),
     )
+
+
+def _digest(context: str, item: dict) -> str:
+    """The item as sent, hashed with what it inherits; "" when its JSON does not serialise again (too deep)."""
+    try:
+        text = json.dumps(item, sort_keys=True, ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError):
+        return ""
+    return hashlib.sha1((context + text).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _str(value: Any) -> str:
