@@ -61,10 +61,7 @@ def _parse_items(
     hashes: dict[str, str] = {}
     for entry, digest in zip(feed.entries, kept, strict=True):
         hashes.setdefault(entry.guid, digest)  # a guid twice: the first item is the one kept (finish_entries)
-    # An item left out stands for its guid: a later item repeating that guid is dropped, as it would have been.
-    left_out = set(unchanged)
-    entries = tuple(e for e in feed.entries if e.guid not in left_out)
-    return replace(feed, entries=entries, raw_hashes=hashes, unchanged=tuple(unchanged))
+    return replace(feed, raw_hashes=hashes, unchanged=tuple(unchanged))
 
 
 _NOT_FEEDS = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip")

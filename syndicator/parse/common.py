@@ -87,10 +87,12 @@ def untitled_headline(text: str, url: str, enclosures: tuple[Enclosure, ...] = (
 def finish_entries(feed: ParsedFeed, url: str) -> ParsedFeed:
     """Drop repeated guids (first wins): the same item twice in one document is one item.
 
+    An item left out of the parse as stored (``feed.unchanged``, syndicator.parse.items) stands for its guid:
+    a later item repeating it is dropped too, as it would have been in a whole parse.
     Every other item feedparser finds is kept, even one with nothing but an author or a
     date: what the publisher sent is stored, and it is the feed's filters that choose.
     """
-    seen: set[str] = set()
+    seen: set[str] = set(feed.unchanged)
     kept = []
     for e in feed.entries:
         if e.guid in seen:

@@ -38,7 +38,6 @@ _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _ATOM10 = "http://www.w3.org/2005/Atom"
 _ATOM03 = "http://purl.org/atom/ns#"
 _DC = "http://purl.org/dc/elements/1.1/"
-_XML = "http://www.w3.org/XML/1998/namespace"
 # Separates a namespace from a local name in expat's element names; a control character no name contains.
 _SEP = "\x1f"
 

@@ -82,12 +82,11 @@ def parse_json_feed(
         )
         if digest:
             hashes.setdefault(entries[-1].guid, digest)
-    left_out = set(unchanged)
     return ParsedFeed(
         title=_str(doc.get("title")),
         link=_str(doc.get("home_page_url")),
         language=language,
-        entries=tuple(e for e in entries if e.guid not in left_out),
+        entries=tuple(entries),
         kind="json" + str(doc.get("version", "")).rsplit("/", 1)[-1].replace(".", ""),
         raw_hashes=hashes,
         unchanged=tuple(dict.fromkeys(unchanged)),
