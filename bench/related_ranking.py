@@ -62,9 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     db = sqlite3.connect(next(args.folder.glob("*.db")))
     story_of = dict(db.execute("SELECT id, story_id FROM articles"))
     links: dict[str, dict[str, Links]] = defaultdict(lambda: defaultdict(list))
+    # one row a link since migration 0015 (both ways before: a set of the two ends counts each once)
+    pairs = {}
     for a, o, score, reason in db.execute("SELECT article_id, other_id, score, reason FROM article_links"):
+        pairs[(a, o) if a < o else (o, a)] = (score, json.loads(reason).get("kind", ""))
+    for (a, o), link in pairs.items():
         if story_of[a] != story_of[o]:
-            links[story_of[a]][story_of[o]].append((score, json.loads(reason).get("kind", "")))
+            links[story_of[a]][story_of[o]].append(link)
+            links[story_of[o]][story_of[a]].append(link)
 
     def scored(rank: Callable[[Links], float]) -> dict:
         out = []

@@ -64,12 +64,15 @@ def dump(store) -> dict:
         for aid, sid, reason in s.execute(select(ArticleRow.id, ArticleRow.story_id, ArticleRow.merge_reason)):
             stories.setdefault(sid, []).append(aid)
             reasons[aid] = reason
-        links = sorted(
-            [a, o, round(sc, 9), json.dumps(r, sort_keys=True)]
+        # both ways round: a link is one row since migration 0015 (two before), so that dumps compare across it
+        links = sorted({
+            (x, y, round(sc, 9), json.dumps(r, sort_keys=True))
             for a, o, sc, r in s.execute(
                 select(ArticleLinkRow.article_id, ArticleLinkRow.other_id, ArticleLinkRow.score, ArticleLinkRow.reason)
             )
-        )
+            for x, y in ((a, o), (o, a))
+        })
+        links = [list(link) for link in links]
     return {
         "partition": sorted(sorted(m) for m in stories.values()),
         "reasons": {k: reasons[k] for k in sorted(reasons)},

@@ -40,7 +40,7 @@ EVENT_CHECKS = 8
 WAL_RESTART_BYTES = 256 << 20
 SQLITE_BUSY_TIMEOUT_S = 60.0  # as syndicator.store.db's
 
-Result = tuple[str, list[dict]]  # an article's id and its link rows, both ways
+Result = tuple[str, list[dict]]  # an article's id and its link rows, one a link
 
 
 # -- the store's reads --------------------------------------------------------------------------------------------
@@ -94,14 +94,23 @@ SQLITE_SQL = {
                 "FROM articles WHERE articles.id IN ({ids})",
     "FINGERPRINTS": "SELECT articles.id, articles.content_hash, articles.full_text_status, articles.fingerprint, "
                     "articles.merge_sketch FROM articles WHERE articles.id IN ({ids})",
+    # a link is one row, its articles in either column: each article's links are those of both
     "LINK_SUBJECT_PAIRS": "SELECT article_links.article_id, article_links.other_id, "
                           "CAST(JSON_EXTRACT(article_links.reason, '$.\"kind\"') AS VARCHAR) AS anon_1, "
                           "CAST(JSON_EXTRACT(article_links.reason, '$.\"shared\"[0]') AS VARCHAR) AS anon_2 "
-                          "FROM article_links WHERE article_links.article_id IN ({ids})",
+                          "FROM article_links WHERE article_links.article_id IN ({ids}) UNION ALL "
+                          "SELECT article_links.other_id, article_links.article_id, "
+                          "CAST(JSON_EXTRACT(article_links.reason, '$.\"kind\"') AS VARCHAR) AS anon_1, "
+                          "CAST(JSON_EXTRACT(article_links.reason, '$.\"shared\"[0]') AS VARCHAR) AS anon_2 "
+                          "FROM article_links WHERE article_links.other_id IN ({ids})",
     "LINK_SUBJECTS": "SELECT article_links.article_id, "
                      "CAST(JSON_EXTRACT(article_links.reason, '$.\"kind\"') AS VARCHAR) AS anon_1, "
                      "CAST(JSON_EXTRACT(article_links.reason, '$.\"shared\"[0]') AS VARCHAR) AS anon_2 "
-                     "FROM article_links WHERE article_links.article_id IN ({ids})",
+                     "FROM article_links WHERE article_links.article_id IN ({ids}) UNION ALL "
+                     "SELECT article_links.other_id, "
+                     "CAST(JSON_EXTRACT(article_links.reason, '$.\"kind\"') AS VARCHAR) AS anon_1, "
+                     "CAST(JSON_EXTRACT(article_links.reason, '$.\"shared\"[0]') AS VARCHAR) AS anon_2 "
+                     "FROM article_links WHERE article_links.other_id IN ({ids})",
 }
 # The one column of a query that SQLAlchemy's types convert on the way out (UTCDateTime, JSON): its place, how.
 _CONVERTED = {"LINKED_ROWS": (2, "datetime"), "FINGERPRINTS": (3, "json")}
@@ -183,7 +192,7 @@ def links_for(
     db: Any, row: Linked, fp: Fingerprint, window: timedelta, now: datetime, *,
     newer: Container[str] = frozenset(), subjects: Subjects | None = None,
 ) -> list[dict]:
-    """The link rows of one stored article, both ways (written by the caller), read from the store (``db``: a
+    """The link rows of one stored article, one a link (written by the caller), read from the store (``db``: a
     :class:`Reads` or a Session).
 
     ``newer``: articles stored after this one, which a linker running behind the store can see; never
@@ -248,10 +257,11 @@ def links_for(
         found += _supported(subjects, [link for link, _, _ in found], tentative)
     rows = []
     for link, other_id, _ in found:
-        reason = link.reason()
-        rows.append({"article_id": row.id, "other_id": other_id, "score": link.score, "reason": reason,
-                     "created_at": now})
-        rows.append({"article_id": other_id, "other_id": row.id, "score": link.score, "reason": reason,
+        # One row a link, the lesser id first: a link is symmetric, and the row both ways was a fifth of a
+        # refresh's storing process and 40% of the store (bench/scale_run.py 200 x 50 --profile, session 17).
+        # The order makes the two refreshes that link two new articles to each other at once write one row.
+        a, b = (row.id, other_id) if row.id < other_id else (other_id, row.id)
+        rows.append({"article_id": a, "other_id": b, "score": link.score, "reason": link.reason(),
                      "created_at": now})
     return rows
 
@@ -515,9 +525,10 @@ def subjects_of(db: Any, unwritten: list[Result], ids: list[str]) -> list[tuple[
         for theirs in view.values():
             theirs.pop(aid, None)
         for r in links:
-            if r["article_id"] in view:
-                shared = r["reason"].get("shared") or [None]
-                view[r["article_id"]][r["other_id"]] = (r["reason"].get("kind"), shared[0])
+            shared = r["reason"].get("shared") or [None]
+            for one, two in ((r["article_id"], r["other_id"]), (r["other_id"], r["article_id"])):
+                if one in view:
+                    view[one][two] = (r["reason"].get("kind"), shared[0])
     return [(aid, kind, first) for aid, theirs in view.items() for kind, first in theirs.values()]
 
 

@@ -269,3 +269,41 @@ def test_a_story_is_related_to_another_by_the_mean_of_its_articles_links(tmp_pat
             found = related.related_stories(s, [story], 5)[story]
     assert [ln.story_id for ln in found] == [story2, story1]  # 0.6 on average before 0.5 (its best: 0.9)
     assert found[1].score == pytest.approx(0.5) and found[1].reason["score"] == 0.9  # the best link explains it
+
+
+def test_a_link_is_one_row_and_migration_0015_stores_old_links_once(tmp_path):
+    """Since 0015 a link is one row, the lesser article id first, read from both columns; a store whose links
+    were written both ways (0014) is migrated to the same rows, and its stories show the same related ones."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from syndicator.store import db
+
+    _cold_caches()
+    with _store(tmp_path / "s") as store:
+        for name, entries in _sources():
+            store.ingest(name, entries, NOW, MERGE_WINDOW, related_window=RELATED_WINDOW)
+        once = _links(store)
+        assert len(once) > 50 and all(a < o for a, o in once)
+        with store.session() as s:
+            story_ids = sorted(set(s.scalars(select(sql._A.c.story_id))))
+            shown = related.related_stories(s, story_ids, 5)
+            subjects = sorted(s.execute(sql.LINK_SUBJECTS, {"ids": sorted({a for a, _ in once})}).all(), key=str)
+        # every story with a link shows it from either end: the later article's and the earlier one's
+        ends = {sid for sid, links in shown.items() if links}
+        assert len(ends) > 10
+
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(db.MIGRATIONS))
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0014")
+        both = _links(store)
+        assert both == {**once, **{(o, a): v for (a, o), v in once.items()}}  # as 0014 stored them
+        db.alembic_upgrade(store.engine)
+        assert db.current_revision(store.engine) == db.SCHEMA_HEAD
+        assert _links(store) == once
+        with store.session() as s:
+            assert related.related_stories(s, story_ids, 5) == shown
+            assert sorted(s.execute(sql.LINK_SUBJECTS, {"ids": sorted({a for a, _ in once})}).all(),
+                          key=str) == subjects

@@ -185,7 +185,7 @@ def write_links(s: Session, owner: str, results: Iterable[Result]) -> int:
         s.execute(sql.DELETE_LINKS, {"article_id": aid})
         if rows:
             s.execute(_insert_links(s), rows)
-        count += len(rows) // 2
+        count += len(rows)
     done = sorted(queued)
     for start in range(0, len(done), 500):
         s.execute(delete(PendingLinkRow).where(PendingLinkRow.article_id.in_(done[start:start + 500])))

@@ -3,9 +3,9 @@
 Writing (:func:`link_article`) is incremental: a new article is compared with
 the articles that share one of its ``r:`` keys within the window, never with a
 scan of the store (:func:`syndicator.linking.links_for`, whose reads and caches
-this module shares with merging). Links are stored both ways, so the older
-story gains the link too and is republished with it (its item hash changes, so
-its ``updated`` moves; its id and ``published`` do not).
+this module shares with merging). A link is one row read both ways, so the
+older story gains the link too and is republished with it (its item hash
+changes, so its ``updated`` moves; its id and ``published`` do not).
 
 Reading (:func:`related_stories`) turns article links into story links: the
 other article's current story, never the story itself (its variants), the
@@ -56,7 +56,7 @@ def link_article(
     rows = links_for(s, row, fp, window, now, newer=newer)
     if rows:
         s.execute(sql.INSERT_LINKS, rows)  # one executemany, no ORM objects
-    return len(rows) // 2
+    return len(rows)
 
 
 def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, list[StoryLink]]:
@@ -75,13 +75,19 @@ def related_stories(s: Session, story_ids: list[str], limit: int) -> dict[str, l
     scores: dict[tuple[str, str], list[float]] = {}
     for start in range(0, len(story_ids), 500):
         chunk = story_ids[start : start + 500]
-        rows = s.execute(
-            select(mine.c.story_id, other.c.story_id, ArticleLinkRow.score, ArticleLinkRow.reason)
-            .select_from(ArticleLinkRow)
-            .join(mine, mine.c.id == ArticleLinkRow.article_id)
-            .join(other, other.c.id == ArticleLinkRow.other_id)
-            .where(mine.c.story_id.in_(chunk), other.c.story_id != mine.c.story_id)
-        ).all()
+        rows = [
+            row
+            # a link is one row, its articles in either column (schema.ArticleLinkRow): both ways round
+            for here, there in ((ArticleLinkRow.article_id, ArticleLinkRow.other_id),
+                                (ArticleLinkRow.other_id, ArticleLinkRow.article_id))
+            for row in s.execute(
+                select(mine.c.story_id, other.c.story_id, ArticleLinkRow.score, ArticleLinkRow.reason)
+                .select_from(ArticleLinkRow)
+                .join(mine, mine.c.id == here)
+                .join(other, other.c.id == there)
+                .where(mine.c.story_id.in_(chunk), other.c.story_id != mine.c.story_id)
+            ).all()
+        ]
         for sid, oid, score, reason in rows:
             best = out.setdefault(sid, {})
             old = best.get(oid)

@@ -5,7 +5,7 @@ archive feed ingested today keeps its old stories ``keep_days`` too, and the
 merge benchmarks, which replay 2013-2014 data, lose nothing), with its
 articles, their merge-index postings (``article_keys``), the aliases that
 point at it, the splits that name it and its articles' related-story links
-(``article_links``, both ways), unless a
+(``article_links``, either column), unless a
 published feed (archive pages included) still holds it: a reader can still
 click it, so its id must keep resolving. Everything is deleted in one
 transaction, so a crash leaves the store as it was.
@@ -106,7 +106,7 @@ def _delete_stories(s: Session, ids: list[str]) -> int:
         chunk = article_ids[start:start + CHUNK]
         s.execute(delete(ArticleKeyRow).where(ArticleKeyRow.article_id.in_(chunk)))
         s.execute(delete(PendingLinkRow).where(PendingLinkRow.article_id.in_(chunk)))
-        # Related links both ways (the foreign keys cascade too, but only where the database enforces them).
+        # Related links, either column (the foreign keys cascade too, but only where the database enforces them).
         s.execute(delete(ArticleLinkRow).where(
             or_(ArticleLinkRow.article_id.in_(chunk), ArticleLinkRow.other_id.in_(chunk))
         ))

@@ -191,7 +191,9 @@ class ArticleKeyRow(Base):
 
 
 class ArticleLinkRow(Base):
-    """Related-story links between articles (``syndicator.relate``), stored both ways.
+    """Related-story links between articles (``syndicator.relate``): one row a link, the lesser article id in
+    ``article_id`` (since 0015; both ways before), so an article's links are the rows that name it in either
+    column (the primary key's index and ``ix_article_links_other_id`` find both).
 
     Kept per article, not per story: a story's links are its articles' links to
     articles of other stories, so merging, unmerging and pruning need no

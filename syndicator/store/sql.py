@@ -13,7 +13,7 @@ modified flushes first (``ingest._candidates`` does).
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select, union_all
 
 from syndicator.store.schema import (
     ArticleKeyRow,
@@ -102,10 +102,18 @@ DELETE_LINKS = delete(_L).where(
 # (article id, kind, first shared word) of every link of :ids: what relate.subject_word reads of a reason,
 # extracted by the database (json_extract, #>>). Decoding the whole reason of every link in Python was a
 # quarter of the ingest on headline-only streams (UCI headlines: 40 links an article, py-spy).
+# A link is one row, its two articles in either column (``article_id`` < ``other_id``): each article's links
+# are those of both columns (see schema.ArticleLinkRow).
 _SUBJECT = (_L.c.reason["kind"].as_string(), _L.c.reason[("shared", 0)].as_string())
-LINK_SUBJECTS = select(_L.c.article_id, *_SUBJECT).where(_L.c.article_id.in_(_many("ids")))
+LINK_SUBJECTS = union_all(
+    select(_L.c.article_id, *_SUBJECT).where(_L.c.article_id.in_(_many("ids"))),
+    select(_L.c.other_id, *_SUBJECT).where(_L.c.other_id.in_(_many("ids"))),
+)
 # the same with each link's other article: a linker lays the links it has not written yet over them
-LINK_SUBJECT_PAIRS = select(_L.c.article_id, _L.c.other_id, *_SUBJECT).where(_L.c.article_id.in_(_many("ids")))
+LINK_SUBJECT_PAIRS = union_all(
+    select(_L.c.article_id, _L.c.other_id, *_SUBJECT).where(_L.c.article_id.in_(_many("ids"))),
+    select(_L.c.other_id, _L.c.article_id, *_SUBJECT).where(_L.c.other_id.in_(_many("ids"))),
+)
 INSERT_LINKS = insert(_L)
 # -- articles waiting for their links (pending_links, syndicator.store.linker) ---------------------------
 PENDING_OF = select(_P.c.article_id, _P.c.seq).where(_P.c.owner == bindparam("owner"))
