@@ -282,26 +282,22 @@ def _fetch_all(
     pending: deque[tuple[FetchResult, Future[Prepared]]] = deque()
     ahead = _Mean()  # new entries per document stored from the pool
 
-    # The states of sources read without an error (304s, and documents whose entries are stored), written
-    # UPDATE_BATCH at a time (Store.update_sources): with nothing changed, a transaction per source was most of
-    # a refresh's time; with changes, the ORM's load and flush of each source's row and its commit were 8% of
-    # the storing process's samples (bench/scale_run.py 200 x 50 warm-incremental --profile, session 17). A
-    # state not written when the refresh is killed costs the next one a whole document, whose items are
-    # stored already (the leases expire with the process).
-    to_record: list[tuple[str, dict[str, object]]] = []
+    # The states of sources that answered 304, written UPDATE_BATCH at a time (Store.update_sources): with
+    # nothing changed, a transaction per source was most of a refresh's time.
+    unchanged: list[tuple[str, dict[str, object]]] = []
 
     def flush() -> None:
-        if to_record:
-            store.update_sources(to_record, owner=owner)
-            to_record.clear()
+        if unchanged:
+            store.update_sources(unchanged, owner=owner)
+            unchanged.clear()
 
     def handle(result: FetchResult, fetcher: Fetcher, prepared: Future[Prepared] | None = None) -> None:
         src_report = _handle_safely(config, store, states[result.source], result, fetcher, owner, prepared,
-                                    to_record, links)
+                                    unchanged, links)
         report.sources.append(src_report)
         if links is not None:
             store.write_links(owner, links.take())
-        if len(to_record) >= UPDATE_BATCH:
+        if len(unchanged) >= UPDATE_BATCH:
             flush()
         if progress:
             progress(src_report)
@@ -395,7 +391,7 @@ def _unchanged(config: Config, store: Store, signature: str) -> bool:
 
 def _handle_safely(
     config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = "",
-    prepared: Future[Prepared] | None = None, to_record: list[tuple[str, dict[str, object]]] | None = None,
+    prepared: Future[Prepared] | None = None, unchanged: list[tuple[str, dict[str, object]]] | None = None,
     links: Linker | None = None,
 ) -> SourceReport:
     """``_handle``, with a last line of defence: one source's unforeseen failure is that source's error.
@@ -404,7 +400,7 @@ def _handle_safely(
     here as crashes); this keeps a new one from stopping the other sources and the publish.
     """
     try:
-        return _handle(config, store, row, result, fetcher, owner, prepared, to_record, links)
+        return _handle(config, store, row, result, fetcher, owner, prepared, unchanged, links)
     except StoreError:
         raise  # the store itself is unusable: nothing else will work either
     except Exception as exc:
@@ -441,12 +437,12 @@ def _save_host_backoffs(store: Store, fetcher: Fetcher) -> None:
 
 def _handle(
     config: Config, store: Store, row: SourceRow, result: FetchResult, fetcher: Fetcher, owner: str = "",
-    prepared: Future[Prepared] | None = None, to_record: list[tuple[str, dict[str, object]]] | None = None,
+    prepared: Future[Prepared] | None = None, unchanged: list[tuple[str, dict[str, object]]] | None = None,
     links: Linker | None = None,
 ) -> SourceReport:
     """Parse and store one fetched source (parsed by the pool: ``prepared``), then record its state and next
-    due time: at once, or, when read without an error, appended to ``to_record`` when given (the caller writes
-    them in batches)."""
+    due time: at once, or for a 304 appended to ``unchanged`` when given (the caller writes them in
+    batches)."""
     src = config.source(row.name)
     now = datetime.now(UTC)
     if result.outcome == "deferred":
@@ -539,8 +535,8 @@ def _handle(
                    **({"entries": report.entries, "parsed": report.parsed} if report.outcome == "fetched" else {})},
         )
     state.update(next_due_at=due.at, due_reason=due.reason)
-    if to_record is not None and result.outcome in ("not_modified", "ok") and not error:
-        to_record.append((row.name, state))
+    if unchanged is not None and result.outcome == "not_modified" and not error:
+        unchanged.append((row.name, state))
         return report
     store.update_source(row.name, owner=owner, **state)  # a worker's lease ends here
     return report
