@@ -257,9 +257,10 @@ def links_for(
         found += _supported(subjects, [link for link, _, _ in found], tentative)
     rows = []
     for link, other_id, _ in found:
-        # One row a link, the lesser id first: a link is symmetric, and the row both ways was a fifth of a
-        # refresh's storing process and 40% of the store (bench/scale_run.py 200 x 50 --profile, session 17).
-        # The order makes the two refreshes that link two new articles to each other at once write one row.
+        # One row a link, the lesser id first: a link is symmetric, and writing it both ways was 19% of a
+        # refresh's storing process, the rows with their indexes 71 of a 189 MB store (py-spy, bench/scale_run.py
+        # 200 x 50; bench/scale_replay.py 80 x 50: docs/benchmarks.md section 25). The order makes the two
+        # refreshes that link two new articles to each other at once write one row.
         a, b = (row.id, other_id) if row.id < other_id else (other_id, row.id)
         rows.append({"article_id": a, "other_id": b, "score": link.score, "reason": link.reason(),
                      "created_at": now})
