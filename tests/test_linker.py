@@ -286,12 +286,13 @@ def test_a_link_is_one_row_and_migration_0015_stores_old_links_once(tmp_path):
         once = _links(store)
         assert len(once) > 50 and all(a < o for a, o in once)
         with store.session() as s:
-            story_ids = sorted(set(s.scalars(select(sql._A.c.story_id))))
+            story_of = dict(s.execute(select(sql._A.c.id, sql._A.c.story_id)).all())
+            story_ids = sorted(set(story_of.values()))
             shown = related.related_stories(s, story_ids, 5)
             subjects = sorted(s.execute(sql.LINK_SUBJECTS, {"ids": sorted({a for a, _ in once})}).all(), key=str)
-        # every story with a link shows it from either end: the later article's and the earlier one's
-        ends = {sid for sid, links in shown.items() if links}
-        assert len(ends) > 10
+        # a link is read from both of its ends: the stories of the lesser id's article and of the other's
+        ends = {story_of[x] for a, o in once if story_of[a] != story_of[o] for x in (a, o)}
+        assert len(ends) > 10 and ends == {sid for sid, links in shown.items() if links}
 
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(db.MIGRATIONS))
