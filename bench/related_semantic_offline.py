@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, s in enumerate(story):
         members[s].append(i)
     sids = list(members)
-    col = np.array([sids.index(story[j]) for j in range(len(items))])
+    place = {s: n for n, s in enumerate(sids)}
+    col = np.array([place[story[j]] for j in range(len(items))])
     best = np.full((len(sids), len(sids)), -1.0, dtype=np.float32)  # story x story: the best headline pair
     for n, s in enumerate(sids):
         np.maximum.at(best[n], col, cos[members[s]].max(axis=0))
