@@ -95,6 +95,19 @@ SQLITE_SQL = {
     "FINGERPRINTS": "SELECT articles.id, articles.content_hash, articles.full_text_status, articles.fingerprint, "
                     "articles.merge_sketch FROM articles WHERE articles.id IN ({ids})",
     # a link is one row, its articles in either column: each article's links are those of both
+    # what merging a new article reads (syndicator.store.ingest), on its storing transaction's own connection
+    "KEY_POSTINGS_AT": 'SELECT article_keys.article_id, article_keys."key", article_keys.published FROM article_keys '
+                       'WHERE article_keys."key" IN ({keys}) AND article_keys.published BETWEEN :lo AND :hi',
+    "MERGE_CANDIDATES": "SELECT articles.id, articles.story_id, stories.created_at, articles.content_hash, "
+                        "articles.full_text_status, articles.source_id, articles.published, articles.canonical_url, "
+                        "articles.merge_sketch FROM articles JOIN stories ON stories.id = articles.story_id "
+                        "WHERE articles.id IN ({ids})",
+    "SAME_URL": "SELECT articles.id FROM articles WHERE articles.canonical_url = :url LIMIT 50 OFFSET 0",
+    "SHARED_KEYS": "SELECT article_keys.article_id, count(*) AS count_1 FROM article_keys "
+                   'WHERE article_keys.article_id IN ({ids}) AND article_keys."key" IN ({keys}) '
+                   "GROUP BY article_keys.article_id",
+    "SAME_BODY": "SELECT count(*) AS count_1 FROM articles WHERE articles.source_id = :source_id "
+                 "AND articles.published BETWEEN :lo AND :hi AND articles.body_hash = :body_hash",
     "LINK_SUBJECT_PAIRS": "SELECT article_links.article_id, article_links.other_id, "
                           "CAST(JSON_EXTRACT(article_links.reason, '$.\"kind\"') AS VARCHAR) AS anon_1, "
                           "CAST(JSON_EXTRACT(article_links.reason, '$.\"shared\"[0]') AS VARCHAR) AS anon_2 "
@@ -112,8 +125,11 @@ SQLITE_SQL = {
                      "CAST(JSON_EXTRACT(article_links.reason, '$.\"shared\"[0]') AS VARCHAR) AS anon_2 "
                      "FROM article_links WHERE article_links.other_id IN ({ids})",
 }
-# The one column of a query that SQLAlchemy's types convert on the way out (UTCDateTime, JSON): its place, how.
-_CONVERTED = {"LINKED_ROWS": (2, "datetime"), "FINGERPRINTS": (3, "json")}
+# The columns of a query that SQLAlchemy's types convert on the way out (UTCDateTime, JSON): their places, how.
+_CONVERTED = {
+    "LINKED_ROWS": ((2, "datetime"),), "FINGERPRINTS": ((3, "json"),), "KEY_POSTINGS_AT": ((2, "datetime"),),
+    "MERGE_CANDIDATES": ((2, "datetime"), (6, "datetime")),
+}
 
 
 def sqlite_datetime(value: datetime) -> str:
@@ -142,8 +158,7 @@ class SqliteReads:
         if lists:
             text = text.format(**lists)
         rows = self.conn.execute(text, bound).fetchall()
-        if name in _CONVERTED:
-            at, how = _CONVERTED[name]
+        for at, how in _CONVERTED.get(name, ()):
             convert = _from_sqlite_datetime if how == "datetime" else json.loads
             rows = [(*r[:at], None if r[at] is None else convert(r[at]), *r[at + 1:]) for r in rows]
         return rows

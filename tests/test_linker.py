@@ -308,3 +308,46 @@ def test_a_link_is_one_row_and_migration_0015_stores_old_links_once(tmp_path):
             assert related.related_stories(s, story_ids, 5) == shown
             assert sorted(s.execute(sql.LINK_SUBJECTS, {"ids": sorted({a for a, _ in once})}).all(),
                           key=str) == subjects
+
+
+def test_links_of_a_batch_are_written_at_once_as_one_after_another_would_write_them(tmp_path):
+    """write_links deletes the batch's old links and inserts its rows at once only when that writes what one
+    article after another would (linker._at_once); the rows are stored as SQLAlchemy's own insert stores them."""
+    with _store(tmp_path / "s") as store:
+        for name, entries in _sources()[:3]:
+            store.ingest(name, entries, NOW, MERGE_WINDOW)  # no related window: no links yet
+        with store.session() as s:
+            a, b, c, d, e = sorted(s.scalars(select(sql._A.c.id)).all())[:5]
+        owner, reason = "test-owner", {"kind": "same subject", "score": 0.5, "shared": ["cheeks", "76ers"]}
+
+        def row(x: str, y: str, score: float = 0.5) -> dict:
+            return {"article_id": min(x, y), "other_id": max(x, y), "score": score, "reason": reason, "created_at": NOW}
+
+        def write(results: list) -> set[tuple[str, str]]:
+            with store.session() as s:
+                linker.queue_articles(s, owner, 1, sorted({aid for aid, _ in results}), NOW)
+            assert store.write_links(owner, results) == sum(len(rows) for _, rows in results)
+            assert _pending(store) == 0
+            return set(_links(store))
+
+        batch = [(b, [row(a, b)]), (c, [row(a, c), row(b, c, 0.75)])]
+        assert linker._at_once(batch)
+        assert write(batch) == {(a, b), (a, c), (b, c)}
+        # a and b again: all their old links go, (b, c) too, as when each is written in its turn
+        assert write([(a, [row(a, d)]), (b, [row(b, d)])]) == {(a, d), (b, d)}
+        # a's rows name b, written after it: b's delete takes (a, b) away again, one article after another
+        batch = [(a, [row(a, b)]), (b, [row(b, c)])]
+        assert not linker._at_once(batch)
+        assert write(batch) == {(b, c)}
+        assert not linker._at_once([(c, [row(c, d)]), (c, [row(c, e)])])  # an article twice: the last one's rows
+        assert write([(c, [row(c, d)]), (c, [row(c, e)])]) == {(c, e)}
+
+        with store.session() as s:  # the same values as SQLAlchemy's insert of the same row stores
+            s.execute(sql.INSERT_LINKS, [row(d, e, 0.25)])
+            stored = s.execute(select(ArticleLinkRow)).scalars().all()
+            assert {(r.article_id, r.other_id): (r.score, r.reason, r.created_at) for r in stored} == {
+                (c, e): (0.5, reason, NOW), (d, e): (0.25, reason, NOW)}
+            if s.get_bind().dialect.name == "sqlite":
+                raw = s.connection().exec_driver_sql(
+                    "SELECT reason || '|' || created_at || '|' || typeof(score) FROM article_links").scalars().all()
+                assert len(raw) == 2 and raw[0] == raw[1], raw  # written by write_links and by INSERT_LINKS

@@ -42,7 +42,7 @@ def _sqlalchemy_text(name: str) -> str:
         key = next(names)
         if key in ("reason_1", "reason_2"):
             return paths[params[key]]
-        if key == "param_1":  # OFFSET
+        if key.startswith("param_"):  # LIMIT, OFFSET
             return str(params[key])
         return f":{key}"
 
@@ -73,8 +73,12 @@ def test_sqlite3_reads_the_rows_the_session_reads(tmp_path):
                                .order_by(func.count().desc(), sql._K.c.key).limit(1)).scalar_one()
             times = s.execute(select(sql._K.c.published).where(sql._K.c.key == common)
                               .order_by(sql._K.c.published)).scalars().all()
-        assert len(ids) == 60 and len(keys) == 50 and len(linked) == 40 and len(times) > 10
+            their_keys = [k for (k,) in s.execute(select(sql._K.c.key).where(sql._K.c.article_id.in_(ids[:5]))).all()]
+            one = s.execute(select(sql._A.c.source_id, sql._A.c.canonical_url, sql._A.c.body_hash)
+                            .where(sql._A.c.body_hash.is_not(None)).order_by(sql._A.c.id).limit(1)).one()
+        assert len(ids) == 60 and len(keys) == 50 and len(linked) == 40 and len(times) > 10 and len(their_keys) > 20
         lo, at, hi = times[0], times[len(times) // 2], times[-1]
+        ever = (NOW - timedelta(days=3650), NOW + timedelta(days=1))
         params = {
             "PENDING_OF": {"owner": owner}, "LINKED_ROWS": {"ids": ids},
             "KEY_COUNTS": {"keys": keys, "lo": lo, "hi": hi}, "KEY_POSTINGS": {"keys": keys, "lo": lo, "hi": hi},
@@ -82,6 +86,10 @@ def test_sqlite3_reads_the_rows_the_session_reads(tmp_path):
             "NEAREST_AFTER": {"key": common, "at": at, "hi": hi, "n": 5},
             "RELATED_CANDIDATES": {"ids": ids}, "COMPACTS": {"ids": ids}, "FINGERPRINTS": {"ids": ids},
             "LINK_SUBJECTS": {"ids": linked}, "LINK_SUBJECT_PAIRS": {"ids": linked},
+            # merging's (syndicator.store.ingest)
+            "KEY_POSTINGS_AT": {"keys": keys, "lo": lo, "hi": hi}, "MERGE_CANDIDATES": {"ids": ids},
+            "SAME_URL": {"url": one.canonical_url}, "SHARED_KEYS": {"ids": ids, "keys": their_keys},
+            "SAME_BODY": {"source_id": one.source_id, "lo": ever[0], "hi": ever[1], "body_hash": one.body_hash},
         }
         assert set(params) == set(linking.SQLITE_SQL)
         with _reads(store, "session") as s, _reads(store, "sqlite3") as raw:
@@ -91,6 +99,12 @@ def test_sqlite3_reads_the_rows_the_session_reads(tmp_path):
                 assert want, name  # something to compare
                 assert sorted(got, key=repr) == sorted(want, key=repr), name
                 assert [type(v) for v in got[0]] == [type(v) for v in want[0]], name
+        # the postings written through sqlite3 (ingest._index) carry their article's time as the ORM wrote it
+        with store.session() as s:
+            same, differ = s.connection().exec_driver_sql(
+                "SELECT sum(k.published = a.published), sum(k.published IS NOT a.published OR typeof(k.published) "
+                "!= 'text') FROM article_keys k JOIN articles a ON a.id = k.article_id").one()
+        assert same > 1000 and differ == 0
 
 
 def test_the_linking_process_links_a_sqlite_store_without_sqlalchemy(tmp_path):

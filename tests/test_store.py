@@ -285,10 +285,7 @@ def test_a_weak_candidate_published_far_away_is_not_read(tmp_path, monkeypatch):
     similarity.CLOSE_HOURS (ingest._weak); published further away it is weak whatever its source, which its
     postings tell, so its row is not read (most candidates of a cold refresh). One within the hours is read:
     only its row says its source."""
-    from sqlalchemy.orm import Session
-
-    from syndicator import similarity
-    from syndicator.store import sql
+    from syndicator import linking, similarity
 
     store = _store(tmp_path)
     store.sync_sources([("a", "https://a.example/"), ("b", "https://b.example/"), ("c", "https://c.example/")])
@@ -303,14 +300,13 @@ def test_a_weak_candidate_published_far_away_is_not_read(tmp_path, monkeypatch):
         e.title, e.text, e.url, e.published, "x", None)), "article") for e in (far, near, new)}
     assert keys["1"] & keys["3"] == keys["2"] & keys["3"] == {"t:qworbly"}  # one headline word, nothing else
     read: list[str] = []
-    real = Session.execute
+    for reads in (linking.SqliteReads, linking.SessionReads):  # the merge's reads (ingest._reads), either way
+        def rows(self, name, params, real=reads.rows):
+            if name == "MERGE_CANDIDATES":
+                read.extend(params["ids"])
+            return real(self, name, params)
 
-    def execute(self, stmt, params=None, *args, **kwargs):
-        if stmt is sql.MERGE_CANDIDATES:
-            read.extend(params["ids"])
-        return real(self, stmt, params, *args, **kwargs)
-
-    monkeypatch.setattr(Session, "execute", execute)
+        monkeypatch.setattr(reads, "rows", rows)
     stats = store.ingest("c", [new], NOW, 72 * 3600)
     with store.session() as s:
         ids = {r.guid: r.id for r in s.scalars(select(ArticleRow))}

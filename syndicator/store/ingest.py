@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, defer
 
-from syndicator import merge, relate, similarity
+from syndicator import linking, merge, relate, similarity
 from syndicator.model import FUTURE_SLACK, Entry, content_hash
 from syndicator.similarity import Fingerprint
 from syndicator.store import linker, locks, related, sql
@@ -222,12 +223,38 @@ def _index(s: Session, row: ArticleRow, fp: Fingerprint) -> None:
     lets ``[merge] level`` change without rebuilding the index. The ``r:``
     keys find related stories (:mod:`syndicator.store.related`).
     """
-    s.execute(sql.DELETE_KEYS, {"article_id": row.id})
     keys = sorted(similarity.index_keys(fp, "event") | relate.index_keys(fp))
+    raw = _sqlite(s)
+    if raw is not None:  # see _reads: the same rows, without a bind processor call a posting
+        raw.execute(_SQLITE_DELETE_KEYS, (row.id,))
+        at = linking.sqlite_datetime(row.published)
+        raw.executemany(_SQLITE_INSERT_KEYS, [(key, row.id, at) for key in keys])
+        return
+    s.execute(sql.DELETE_KEYS, {"article_id": row.id})
     if keys:
         # One executemany, not an ORM object per posting (about 34 an article): the unit of work's
         # bookkeeping for them was a fifth of a cold refresh (py-spy, bench/scale_run.py 40 x 50).
         s.execute(sql.INSERT_KEYS, [{"key": key, "article_id": row.id, "published": row.published} for key in keys])
+
+
+_SQLITE_DELETE_KEYS = "DELETE FROM article_keys WHERE article_keys.article_id = ?"
+_SQLITE_INSERT_KEYS = 'INSERT INTO article_keys ("key", article_id, published) VALUES (?, ?, ?)'
+
+
+def _sqlite(s: Session) -> Any:
+    """The ``sqlite3`` connection under the session's transaction on a SQLite store, else ``None``."""
+    conn = s.connection()
+    return conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+
+
+def _reads(s: Session) -> linking.Reads:
+    """The merge's reads, by name (syndicator.linking.Reads): on SQLite through ``sqlite3`` on the transaction's
+    own connection (the same SQL as the Core statements, tests/test_linking.py), else the Session's statements.
+    SQLAlchemy's own Python (compiling the IN lists, converting every value in and out) was 29% of a refresh's
+    storing process, as much as SQLite's work for it (py-spy, bench/scale_run.py 200 x 50, cold and
+    warm-incremental: docs/benchmarks.md section 26)."""
+    raw = _sqlite(s)
+    return linking.SqliteReads(raw) if raw is not None else linking.SessionReads(s)
 
 
 def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta, level: str):
@@ -235,21 +262,22 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
     # The statements below are Core (syndicator.store.sql) and do not autoflush: an article updated earlier
     # in this batch must be read as it is now (its fingerprint, content hash, body hash).
     s.flush()
+    reads = _reads(s)
     keys = sorted(similarity.index_keys(fp, level))
     lo, hi = row.published - window, row.published + window
     ids: set[str] = set()
     shared: dict[str, list[str]] = {}  # candidate -> the keys it shares
     when: dict[str, datetime] = {}  # candidate -> its publication time, as its postings carry it
     if keys:
-        counts = s.execute(sql.KEY_COUNTS, {"keys": keys, "lo": lo, "hi": hi}).all()
+        counts = reads.rows("KEY_COUNTS", {"keys": keys, "lo": lo, "hi": hi})
         usable = [k for k, n in counts if n <= merge.MAX_POSTINGS_PER_KEY]
         if usable:
-            for aid, key, published in s.execute(sql.KEY_POSTINGS_AT, {"keys": usable, "lo": lo, "hi": hi}).all():
+            for aid, key, published in reads.rows("KEY_POSTINGS_AT", {"keys": usable, "lo": lo, "hi": hi}):
                 shared.setdefault(aid, []).append(key)
                 when[aid] = published
             ids.update(shared)
     if row.canonical_url:
-        ids.update(s.scalars(sql.SAME_URL, {"url": row.canonical_url}).all())
+        ids.update(r[0] for r in reads.rows("SAME_URL", {"url": row.canonical_url}))
     ids.discard(row.id)
     if not ids:
         return [], frozenset()
@@ -258,23 +286,23 @@ def _candidates(s: Session, row: ArticleRow, fp: Fingerprint, window: timedelta,
     # reading every candidate's row was 14% of a cold refresh's storing process (py-spy, bench/scale_run.py
     # 200 x 50 --profile), most of them weak and never compared.
     far = {aid for aid in shared if aid in ids and _weak(shared[aid], True, abs(when[aid] - row.published))}
-    rows = s.execute(sql.MERGE_CANDIDATES, {"ids": sorted(ids - far)}).all()
+    rows = list(reads.rows("MERGE_CANDIDATES", {"ids": sorted(ids - far)}))
     weak = far | {
         aid for aid, _sid, _created, _digest, _status, source_id, published, _url, _sketch in rows
         if _weak(shared.get(aid, ()), row.source_id == source_id, abs(published - row.published))
     }
-    weak -= _same_subject(s, fp, weak)
+    weak -= _same_subject(reads, fp, weak)
     if rescued := sorted(far - weak):  # weak ones whose bodies agree in part: compared after all
-        rows = [*rows, *s.execute(sql.MERGE_CANDIDATES, {"ids": rescued}).all()]
+        rows = [*rows, *reads.rows("MERGE_CANDIDATES", {"ids": rescued})]
     keyed = [
         (aid, sid, created, (aid, f"{digest}:{status}"))
         for aid, sid, created, digest, status, _source_id, _published, url, sketch in rows
         if aid not in weak and not (level == "article" and _apart(fp, (aid, f"{digest}:{status}"), url, sketch))
     ]
-    fps = related.fingerprints(s, [key for *_rest, key in keyed])
+    fps = related.fingerprints(reads, [key for *_rest, key in keyed])
     cands = [merge.Candidate(aid, sid, created, fps[key]) for aid, sid, created, key in keyed if key in fps]
     boilerplate: frozenset[str] = frozenset()
-    if fp.body_hash and _is_boilerplate(s, row, fp.body_hash, lo, hi):
+    if fp.body_hash and _is_boilerplate(reads, row, fp.body_hash, lo, hi):
         boilerplate = frozenset({fp.body_hash})
     return cands, boilerplate
 
@@ -315,23 +343,23 @@ def _weak(shared: Sequence[str], same_source: bool, apart: timedelta) -> bool:
 RESCUE_SHARED = 3
 
 
-def _same_subject(s: Session, fp: Fingerprint, weak: set[str]) -> set[str]:
+def _same_subject(reads: linking.Reads, fp: Fingerprint, weak: set[str]) -> set[str]:
     """Those of ``weak`` that share RESCUE_SHARED or more ``r:`` keys with ``fp`` (one indexed query)."""
     rkeys = sorted(relate.index_keys(fp))
     if not weak or not rkeys:
         return set()
-    found = s.execute(sql.SHARED_KEYS, {"ids": sorted(weak), "keys": rkeys}).all()
+    found = reads.rows("SHARED_KEYS", {"ids": sorted(weak), "keys": rkeys})
     return {aid for aid, n in found if n >= RESCUE_SHARED}
 
 
-def _is_boilerplate(s: Session, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:
+def _is_boilerplate(reads: linking.Reads, row: ArticleRow, body_hash: str, lo: datetime, hi: datetime) -> bool:
     """A body that very many of the source's stored items carry is a site-wide excerpt.
 
     Counted in the article's own source: A/B tests publish up to 20 variants
     of one story (Upworthy data), spread over time and sources, while a
     site's stock excerpt is on all its items.
     """
-    same = s.scalar(sql.SAME_BODY, {"source_id": row.source_id, "lo": lo, "hi": hi, "body_hash": body_hash})
+    same = reads.rows("SAME_BODY", {"source_id": row.source_id, "lo": lo, "hi": hi, "body_hash": body_hash})[0][0]
     return (same or 0) >= merge.BOILERPLATE_ARTICLES
 
 

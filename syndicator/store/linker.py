@@ -29,6 +29,7 @@ its own queue when its linker fails.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import queue
@@ -178,20 +179,69 @@ def write_links(s: Session, owner: str, results: Iterable[Result]) -> int:
     ids = [aid for aid, _ in results]
     for start in range(0, len(ids), 500):
         queued.update(s.scalars(sql.QUEUED_OF, {"owner": owner, "ids": ids[start:start + 500]}))
-    count = 0
-    for aid, rows in results:
-        if aid not in queued:
-            continue
-        s.execute(sql.DELETE_LINKS, {"article_id": aid})
-        if rows:
-            s.execute(_insert_links(s), rows)
-        count += len(rows)
+    mine = [(aid, rows) for aid, rows in results if aid in queued]
+    if _at_once(mine):
+        # One DELETE and one INSERT for the batch, not two statements an article: an executemany an article was
+        # two thirds of writing the links, 18% of a warm-incremental refresh's own process (py-spy,
+        # bench/scale_run.py 200 x 50; docs/benchmarks.md section 26).
+        done_ids = [aid for aid, _ in mine]
+        for start in range(0, len(done_ids), 500):
+            chunk = done_ids[start:start + 500]
+            s.execute(sql.DELETE_LINKS_OF, {"ids": chunk, "ids_b": chunk})
+        _insert_rows(s, [r for _, rows in mine for r in rows])
+    else:
+        for aid, rows in mine:
+            s.execute(sql.DELETE_LINKS, {"article_id": aid})
+            _insert_rows(s, rows)
+    count = sum(len(rows) for _, rows in mine)
     done = sorted(queued)
     for start in range(0, len(done), 500):
         s.execute(delete(PendingLinkRow).where(PendingLinkRow.article_id.in_(done[start:start + 500])))
     if done:
         _unpublished(s)
     return count
+
+
+def _at_once(results: Sequence[Result]) -> bool:
+    """Whether deleting every article's old links first, then inserting all the new rows, writes what writing
+    them one article after another does: no article comes twice, and no article's rows name one written after
+    it (whose delete would have taken that row away again). A linker links each article to those stored before
+    it, so this holds but for an article queued again meanwhile."""
+    later: set[str] = set()
+    for aid, rows in reversed(results):
+        if aid in later or any(r["article_id"] in later or r["other_id"] in later for r in rows):
+            return False
+        later.add(aid)
+    return True
+
+
+def _insert_rows(s: Session, rows: list[dict]) -> None:
+    """INSERT link rows, skipping a pair another worker wrote meanwhile (PostgreSQL: two refreshes linking two
+    related articles to each other at once). On SQLite through the driver, with the values as SQLAlchemy's
+    types would store them (``reason`` as ``json.dumps`` of it, ``created_at`` as naive UTC text): their bind
+    processing per row was a third of the executemany (py-spy, as above)."""
+    if not rows:
+        return
+    if s.get_bind().dialect.name != "sqlite":
+        from sqlalchemy.dialects.postgresql import insert
+
+        s.execute(insert(ArticleLinkRow.__table__).on_conflict_do_nothing(), rows)
+        return
+    when: dict[datetime, str] = {}
+    values = []
+    for r in rows:
+        at = r["created_at"]
+        text = when.get(at)
+        if text is None:
+            text = when[at] = linking.sqlite_datetime(at)
+        values.append((r["article_id"], r["other_id"], r["score"], json.dumps(r["reason"]), text))
+    s.connection().exec_driver_sql(_SQLITE_INSERT, values)
+
+
+_SQLITE_INSERT = (
+    "INSERT INTO article_links (article_id, other_id, score, reason, created_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
 
 
 def queue_articles(s: Session, owner: str, seq: int, article_ids: Sequence[str], now: datetime) -> None:
@@ -238,16 +288,6 @@ def link_pending(s: Session, owner: str, window: timedelta, now: datetime) -> tu
     # one without a fingerprint (stored before fingerprints were) has nothing to be linked by
     s.execute(delete(PendingLinkRow).where(PendingLinkRow.article_id.in_(first)))
     return len(first), links_written
-
-
-def _insert_links(s: Session):
-    """INSERT of link rows that skips a pair another worker wrote meanwhile (PostgreSQL: two refreshes linking
-    two related articles to each other at once)."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(ArticleLinkRow.__table__).on_conflict_do_nothing()
 
 
 def _unpublished(s: Session) -> None:

@@ -133,44 +133,50 @@ class ArticleRow(Base):
               sqlite_where=text(JOINED_SQL), postgresql_where=text(JOINED_SQL)),
     )
 
+    # The columns that merging and linking read of many stored articles come first, the long texts last: SQLite
+    # keeps a row's first bytes in its B-tree page and the rest in a chain of overflow pages, walked from the
+    # start up to the column read; full_text_status, last, walked a whole row of ~14 KB for each candidate
+    # (docs/benchmarks.md section 26). The order of a new store's table; an older store keeps its own.
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # urn:uuid:…
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
-    guid: Mapped[str] = mapped_column(Text)
-    url: Mapped[str] = mapped_column(Text, default="", server_default="")
-    canonical_url: Mapped[str] = mapped_column(Text, default="", server_default="")
-    title: Mapped[str] = mapped_column(Text, default="", server_default="")
-    summary: Mapped[str] = mapped_column(Text, default="", server_default="")
-    content: Mapped[str] = mapped_column(Text, default="", server_default="")
-    text: Mapped[str] = mapped_column(Text, default="", server_default="")
-    author: Mapped[str] = mapped_column(Text, default="", server_default="")
-    categories: Mapped[list] = mapped_column(JSON, default=list)
-    enclosures: Mapped[list] = mapped_column(JSON, default=list)
-    image: Mapped[str] = mapped_column(Text, default="", server_default="")
-    language: Mapped[str] = mapped_column(String(35), default="", server_default="")
+    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id"))
     published: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    body_hash: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
+    # of the article's page (sources with full_text = true): "ok", "failed" or "deferred" (host in backoff:
+    # tried again); the page's text and sanitised HTML are full_text and full_text_html
+    full_text_status: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    body_hash: Mapped[str | None] = mapped_column(String(64))
     # syndicator.parse.items: the hash of the item this article was last read from, as sent; an item sent
     # again byte for byte is not parsed again (migration 0014). None: not known (an unusual document, an older store).
     raw_hash: Mapped[str | None] = mapped_column(String(40))
-    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id"))
-    # Why this article joined its story: {"rule": ..., "with": article id, ...}.
-    merge_reason: Mapped[dict] = mapped_column(JSON, default=dict)
-    # syndicator.similarity's fingerprint, what merge decisions compare.
-    fingerprint: Mapped[dict | None] = mapped_column(JSON)
+    canonical_url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    guid: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    language: Mapped[str] = mapped_column(String(35), default="", server_default="")
     # similarity.sketch_bytes of the fingerprint (its body's hashed shingles), written with it: what merging
     # reads of a stored candidate first, without decoding the fingerprint (migration 0010).
     merge_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
     # relate.compact_bytes of the fingerprint's Compact, written with it: what linking reads of a stored
     # candidate, without decoding the fingerprint (migration 0011).
     relate_compact: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # Full text of the article's page (sources with full_text = true): plain text, sanitised HTML, and
-    # "ok", "failed" or "deferred" (host in backoff: tried again) — fetched once per article.
+    url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    title: Mapped[str] = mapped_column(Text, default="", server_default="")
+    author: Mapped[str] = mapped_column(Text, default="", server_default="")
+    image: Mapped[str] = mapped_column(Text, default="", server_default="")
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    enclosures: Mapped[list] = mapped_column(JSON, default=list)
+    # Why this article joined its story: {"rule": ..., "with": article id, ...}.
+    merge_reason: Mapped[dict] = mapped_column(JSON, default=dict)
+    summary: Mapped[str] = mapped_column(Text, default="", server_default="")
+    content: Mapped[str] = mapped_column(Text, default="", server_default="")
+    text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # syndicator.similarity's fingerprint, what merge decisions compare.
+    fingerprint: Mapped[dict | None] = mapped_column(JSON)
+    # Full text of the article's page (sources with full_text = true): plain text and sanitised HTML, fetched
+    # once per article (full_text_status).
     full_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     full_text_html: Mapped[str] = mapped_column(Text, default="", server_default="")
-    full_text_status: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class ArticleKeyRow(Base):

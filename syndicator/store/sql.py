@@ -114,6 +114,8 @@ LINK_SUBJECT_PAIRS = union_all(
     select(_L.c.article_id, _L.c.other_id, *_SUBJECT).where(_L.c.article_id.in_(_many("ids"))),
     select(_L.c.other_id, _L.c.article_id, *_SUBJECT).where(_L.c.other_id.in_(_many("ids"))),
 )
+# every link of :ids, at either end
+DELETE_LINKS_OF = delete(_L).where(or_(_L.c.article_id.in_(_many("ids")), _L.c.other_id.in_(_many("ids_b"))))
 INSERT_LINKS = insert(_L)
 # -- articles waiting for their links (pending_links, syndicator.store.linker) ---------------------------
 PENDING_OF = select(_P.c.article_id, _P.c.seq).where(_P.c.owner == bindparam("owner"))
