@@ -2,7 +2,8 @@
 
 What :func:`links_for` reads of the store goes through :class:`Reads`, one method taking a query's name: a
 Session runs the Core statement of that name (:mod:`syndicator.store.sql`), and a linking process on a SQLite
-store runs the same SQL through the standard library's ``sqlite3`` (:class:`SqliteReads`). Nothing here imports
+store runs the same SQL through the standard library's ``sqlite3`` (:class:`SqliteReads`), as the merge of a new
+article does on its storing transaction's own connection (``syndicator.store.ingest._reads``). Nothing here imports
 SQLAlchemy, so the linking process need not: ``import sqlalchemy`` alone is 27 MB of RSS, and the whole
 ``syndicator.store`` package ~41 MB over a bare interpreter, in a process that peaked at 183 MB at 1,000 x 50
 (docs/benchmarks.md section 22). On PostgreSQL it uses a Session, as the refresh does.
@@ -94,7 +95,6 @@ SQLITE_SQL = {
                 "FROM articles WHERE articles.id IN ({ids})",
     "FINGERPRINTS": "SELECT articles.id, articles.content_hash, articles.full_text_status, articles.fingerprint, "
                     "articles.merge_sketch FROM articles WHERE articles.id IN ({ids})",
-    # a link is one row, its articles in either column: each article's links are those of both
     # what merging a new article reads (syndicator.store.ingest), on its storing transaction's own connection
     "KEY_POSTINGS_AT": 'SELECT article_keys.article_id, article_keys."key", article_keys.published FROM article_keys '
                        'WHERE article_keys."key" IN ({keys}) AND article_keys.published BETWEEN :lo AND :hi',
@@ -108,6 +108,7 @@ SQLITE_SQL = {
                    "GROUP BY article_keys.article_id",
     "SAME_BODY": "SELECT count(*) AS count_1 FROM articles WHERE articles.source_id = :source_id "
                  "AND articles.published BETWEEN :lo AND :hi AND articles.body_hash = :body_hash",
+    # a link is one row, its articles in either column: each article's links are those of both
     "LINK_SUBJECT_PAIRS": "SELECT article_links.article_id, article_links.other_id, "
                           "CAST(JSON_EXTRACT(article_links.reason, '$.\"kind\"') AS VARCHAR) AS anon_1, "
                           "CAST(JSON_EXTRACT(article_links.reason, '$.\"shared\"[0]') AS VARCHAR) AS anon_2 "

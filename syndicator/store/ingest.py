@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, defer
@@ -18,6 +18,9 @@ from syndicator.similarity import Fingerprint
 from syndicator.store import linker, locks, related, sql
 from syndicator.store.schema import ArticleRow, SourceRow, StoryAliasRow, StoryRow, StorySplitRow
 from syndicator.urls import canonical_url
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +244,7 @@ _SQLITE_DELETE_KEYS = "DELETE FROM article_keys WHERE article_keys.article_id = 
 _SQLITE_INSERT_KEYS = 'INSERT INTO article_keys ("key", article_id, published) VALUES (?, ?, ?)'
 
 
-def _sqlite(s: Session) -> Any:
+def _sqlite(s: Session) -> sqlite3.Connection | None:
     """The ``sqlite3`` connection under the session's transaction on a SQLite store, else ``None``."""
     conn = s.connection()
     return conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
